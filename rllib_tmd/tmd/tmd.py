@@ -1,0 +1,333 @@
+"""TMDConfig (every hyperparameter of spec §1–§4, validated) and the TMD algorithm.
+
+TMD is offline: ``config.offline_data(input_=DATASET)`` names a Parquet episode folder
+(or an OGBench ``.npz``). Each learner loads the data once and samples goal-relabelled
+batches itself, so ``training_step`` only asks every learner to run
+``updates_per_iteration`` updates. Evaluation runs the OGBench protocol (spec §5).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.utils.metrics import (
+    LEARNER_RESULTS,
+    LEARNER_UPDATE_TIMER,
+    NUM_ENV_STEPS_TRAINED_LIFETIME,
+    TIMERS,
+)
+
+from rllib_tmd.tmd.default_tmd_rl_module import DEFAULT_MODEL_CONFIG
+from rllib_tmd.tmd.tmd_learner import NUM_UPDATES_LIFETIME
+
+logger = logging.getLogger(__name__)
+
+# Loss, goal-sampling and loop hyperparameters with the released code's defaults.
+TMD_TRAINING_DEFAULTS: dict[str, Any] = {
+    "zeta": 0.05,
+    "contrastive_weight": 1.0,
+    "action_invariance_weight": 1.0,
+    "linex_threshold": 3.0,
+    "diag_backup": 0.5,
+    "divergence": "linex",
+    "alpha": 0.1,
+    "value_p_curgoal": 0.0,
+    "value_p_trajgoal": 1.0,
+    "value_p_randomgoal": 0.0,
+    "value_geom_sample": True,
+    "actor_p_curgoal": 0.0,
+    "actor_p_trajgoal": 1.0,
+    "actor_p_randomgoal": 0.0,
+    "actor_geom_sample": False,
+    "updates_per_iteration": 1000,
+    "sampler": "torch",
+    "ogbench_env": None,
+    "eval_episodes_per_task": 50,
+    "eval_task_ids": (1, 2, 3, 4, 5),
+    "eval_seed": 0,
+}
+TMD_KEYS = {**DEFAULT_MODEL_CONFIG, **TMD_TRAINING_DEFAULTS}
+
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "quasimetric": ("mrn", "iqe"),
+    "mrn_variant": ("max+l2", "max"),
+    "quasimetric_impl": ("auto", "torch", "triton"),
+    "divergence": ("linex", "mse", "bce"),
+    "sampler": ("torch", "numpy"),
+}
+# key -> (lower bound, upper bound, bounds inclusive?)
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "latent_dim": (1, float("inf"), True),
+    "ensemble_size": (1, float("inf"), True),
+    "quasimetric_components": (1, float("inf"), True),
+    "zeta": (0.0, float("inf"), True),
+    "contrastive_weight": (0.0, float("inf"), True),
+    "action_invariance_weight": (0.0, float("inf"), True),
+    "linex_threshold": (0.0, float("inf"), False),
+    "diag_backup": (0.0, 1.0, True),
+    "alpha": (0.0, float("inf"), True),
+    "updates_per_iteration": (1, float("inf"), True),
+    "eval_episodes_per_task": (1, float("inf"), True),
+    "gamma": (0.0, 1.0, False),
+    "train_batch_size_per_learner": (2, float("inf"), True),
+}
+# Keys RLlib itself passes through `update_from_dict` that are not plain attributes.
+_SPECIAL_DICT_KEYS = {"multiagent", "_enable_new_api_stack", "__trial_info__", "class"}
+
+
+class TMDConfig(AlgorithmConfig):
+    """Configuration of TMD. Every TMD key is an attribute; set them via ``.training()``.
+
+    Example::
+
+        config = (
+            TMDConfig()
+            .offline_data(input_="datasets/pointmaze-medium-navigate-v0")
+            .training(zeta=0.05, alpha=0.03, updates_per_iteration=1000)
+            .evaluation(evaluation_interval=10)
+        )
+        algo = config.build()
+    """
+
+    def __init__(self, algo_class: type | None = None) -> None:
+        super().__init__(algo_class=algo_class or TMD)
+        self.lr = 3e-4
+        self.gamma = 0.99
+        self.train_batch_size_per_learner = 512
+        for key, value in TMD_KEYS.items():
+            setattr(self, key, value)
+        self.offline_data_class = TMDDatasetHandle
+        # RLlib's offline pre-learner pipeline is not used: learners sample themselves.
+        self.dataset_num_iters_per_learner = 1
+
+    def training(self, **kwargs: Any) -> TMDConfig:
+        """RLlib's training settings plus every TMD key (see ``TMD_KEYS``)."""
+        for key in list(kwargs):
+            if key in TMD_KEYS:
+                value = kwargs.pop(key)
+                if value is not NotProvided:
+                    setattr(self, key, value)
+        unknown = set(kwargs) - set(vars(self))
+        if unknown:
+            raise ValueError(_unknown_keys_message(unknown, vars(self)))
+        super().training(**kwargs)
+        return self
+
+    def update_from_dict(self, config_dict: dict[str, Any]) -> TMDConfig:
+        """Like RLlib's, but an unknown key is an error naming the key (not silently set)."""
+        known = set(vars(self)) | _SPECIAL_DICT_KEYS
+        unknown = {self._translate_special_keys(k, warn_deprecated=False) for k in config_dict}
+        unknown -= known
+        if unknown:
+            raise ValueError(_unknown_keys_message(unknown, known))
+        return super().update_from_dict(config_dict)
+
+    def get_default_learner_class(self) -> type:
+        from rllib_tmd.tmd.torch.tmd_torch_learner import TMDTorchLearner
+
+        return TMDTorchLearner
+
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        from rllib_tmd.tmd.torch.default_tmd_torch_rl_module import DefaultTMDTorchRLModule
+
+        return RLModuleSpec(module_class=DefaultTMDTorchRLModule)
+
+    @property
+    def _model_config_auto_includes(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in DEFAULT_MODEL_CONFIG}
+
+    def validate(self) -> None:
+        self._validate_tmd_keys()
+        if not self.input_:
+            raise ValueError(
+                "TMD is offline and needs a dataset: set "
+                "config.offline_data(input_='path/to/dataset_dir_or.npz')"
+            )
+        if self.framework_str != "torch":
+            raise ValueError(f"TMD supports framework='torch' only, got {self.framework_str!r}")
+        if self.observation_space is None or self.action_space is None:
+            self._spaces_from_dataset()
+        super().validate()
+
+    def _validate_tmd_keys(self) -> None:
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(
+                    f"TMD config key '{key}' = {getattr(self, key)!r} is not allowed; "
+                    f"choose one of {list(allowed)}"
+                )
+        for key, (low, high, inclusive) in RANGES.items():
+            value = getattr(self, key)
+            ok = low <= value <= high if inclusive else low < value < high
+            if not isinstance(value, (int, float)) or not ok:
+                bracket = "[]" if inclusive else "()"
+                raise ValueError(
+                    f"TMD config key '{key}' = {value!r} is out of range; allowed: "
+                    f"{bracket[0]}{low}, {high}{bracket[1]}"
+                )
+        if self.latent_dim % self.quasimetric_components:
+            raise ValueError(
+                f"TMD config key 'latent_dim' ({self.latent_dim}) must be divisible by "
+                f"'quasimetric_components' ({self.quasimetric_components})"
+            )
+        width = self.latent_dim // self.quasimetric_components
+        if self.quasimetric == "mrn" and self.mrn_variant == "max+l2" and width % 2:
+            raise ValueError(
+                f"TMD config: mrn_variant='max+l2' splits each component in two halves; "
+                f"component width latent_dim/quasimetric_components = {width} must be even"
+            )
+        for key in ("value", "actor"):
+            kinds = ("curgoal", "trajgoal", "randomgoal")
+            probs = [getattr(self, f"{key}_p_{kind}") for kind in kinds]
+            if any(p < 0 for p in probs) or abs(sum(probs) - 1.0) > 1e-6:
+                raise ValueError(
+                    f"TMD config keys '{key}_p_curgoal', '{key}_p_trajgoal', "
+                    f"'{key}_p_randomgoal' must be >= 0 and sum to 1, got {probs}"
+                )
+        bad_tasks = [t for t in self.eval_task_ids if t not in (1, 2, 3, 4, 5)]
+        if bad_tasks or not self.eval_task_ids:
+            raise ValueError(
+                f"TMD config key 'eval_task_ids' = {self.eval_task_ids!r}; allowed task ids: 1..5"
+            )
+
+    def _spaces_from_dataset(self) -> None:
+        """Observation ``Box(2 * obs_dim)`` (state ++ goal) and action ``Box(act_dim)``."""
+        from rllib_tmd.data import describe_dataset
+
+        info = describe_dataset(self.input_)
+        self.observation_space = gym.spaces.Box(
+            -np.inf, np.inf, shape=(2 * info["obs_dim"],), dtype=np.float32
+        )
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(info["act_dim"],), dtype=np.float32)
+        if self.ogbench_env is None:
+            self.ogbench_env = info.get("env_name")
+
+
+def _unknown_keys_message(unknown: set[str], known: Any) -> str:
+    parts = []
+    for key in sorted(unknown):
+        close = difflib.get_close_matches(key, list(known), n=3)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        parts.append(f"'{key}'{hint}")
+    return f"Unknown TMD config key(s): {', '.join(parts)}"
+
+
+class TMDDatasetHandle:
+    """Stands in for RLlib's ``OfflineData``: TMD learners read the dataset themselves.
+
+    Holds the path so that RLlib's offline setup finds the attributes it sets.
+    """
+
+    def __init__(self, config: AlgorithmConfig) -> None:
+        self.config = config
+        self.path = config.input_
+        self.locality_hints = None
+        self.learner_handles = None
+        self.module_spec = None
+        self.spaces = None
+
+
+class TMD(Algorithm):
+    """Temporal Metric Distillation on RLlib's new API stack."""
+
+    @classmethod
+    def get_default_config(cls) -> TMDConfig:
+        return TMDConfig()
+
+    @classmethod
+    def _should_create_evaluation_env_runners(cls, eval_config: AlgorithmConfig) -> bool:
+        # Evaluation runs the OGBench protocol in-process (see `evaluate`).
+        return False
+
+    def training_step(self) -> None:
+        n = self.config.updates_per_iteration
+        with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
+            results = self.learner_group.foreach_learner(lambda learner: learner.run_updates(n))
+            learner_results = [_result_or_raise(r) for r in results]
+        self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
+        num_learners = max(1, self.config.num_learners)
+        self.metrics.log_value(NUM_UPDATES_LIFETIME, n, reduce="lifetime_sum")
+        self.metrics.log_value(
+            NUM_ENV_STEPS_TRAINED_LIFETIME,
+            n * self.config.train_batch_size_per_learner * num_learners,
+            reduce="lifetime_sum",
+        )
+
+    # ---- evaluation ---------------------------------------------------------------
+    def evaluate(self, parallel_train_future: Any = None) -> dict[str, Any]:
+        """OGBench protocol (spec §5) with the current policy; deterministic for eval_seed."""
+        result = self.evaluate_ogbench()
+        return {"ogbench": result.as_metrics(), "env_runners": {}}
+
+    def evaluate_ogbench(
+        self,
+        episodes_per_task: int | None = None,
+        seed: int | None = None,
+        video_dir: str | None = None,
+        progress: bool = False,
+    ) -> Any:
+        """Runs the OGBench tasks with the deterministic policy; returns an ``EvalResult``."""
+        from rllib_tmd.envs.evaluation import evaluate_policy
+
+        if not self.config.ogbench_env:
+            raise ValueError(
+                "TMD evaluation needs an OGBench env name: set config.training("
+                "ogbench_env='pointmaze-medium-navigate-v0') or use a dataset whose "
+                "metadata names it"
+            )
+        module = self._inference_module()
+        start = time.perf_counter()
+        result = evaluate_policy(
+            _module_act_fn(module),
+            self.config.ogbench_env,
+            episodes_per_task=episodes_per_task or self.config.eval_episodes_per_task,
+            task_ids=tuple(self.config.eval_task_ids),
+            seed=self.config.eval_seed if seed is None else seed,
+            video_dir=video_dir,
+            progress=progress,
+        )
+        logger.info("OGBench evaluation took %.1fs", time.perf_counter() - start)
+        return result
+
+    def _inference_module(self) -> Any:
+        """A CPU copy of the learner's RLModule with the current weights."""
+        state = self.learner_group.get_state(components="learner/rl_module")
+        module_state = state["learner"]["rl_module"][DEFAULT_MODULE_ID]
+        if getattr(self, "_eval_module", None) is None:
+            spec = self.config.get_default_rl_module_spec()
+            spec.observation_space = self.config.observation_space
+            spec.action_space = self.config.action_space
+            spec.model_config = self.config._model_config_auto_includes
+            spec.inference_only = False
+            self._eval_module = spec.build()
+        self._eval_module.set_state(module_state)
+        self._eval_module.eval()
+        return self._eval_module
+
+
+def _module_act_fn(module: Any):
+    """``(obs [N, d], goal [N, d]) -> actions [N, A]`` numpy function for the evaluator."""
+    import torch
+
+    def act(obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            o = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+            g = torch.as_tensor(np.asarray(goal, dtype=np.float32))
+            return module.act(o, g).numpy()
+
+    return act
+
+
+def _result_or_raise(result: Any) -> Any:
+    if not result.ok:
+        raise result.get()
+    return result.get()

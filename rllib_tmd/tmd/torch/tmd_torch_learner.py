@@ -1,0 +1,242 @@
+"""TMD's losses (spec §2–§3) as small pure functions, and the torch learner composing them.
+
+Shapes: ``E`` ensemble members, ``B`` batch size, ``A`` action width. Distances come from
+the RLModule's ``forward_train`` (see ``default_tmd_rl_module`` for the keys).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.utils.metrics import ALL_MODULES
+
+from rllib_tmd.tmd import tmd_learner as keys
+from rllib_tmd.tmd.default_tmd_rl_module import (
+    ACTIONS,
+    ACTOR_LOG_STD,
+    ACTOR_MEAN,
+    DIST_NEXT_G,
+    DIST_S_SA,
+    DIST_SA_G,
+    DIST_SA_G_BACKUP,
+    Q_ACTOR,
+)
+from rllib_tmd.tmd.tmd_learner import NonFiniteLossError, TMDLearner, build_learner_sampler
+
+Tensor = torch.Tensor
+DIVERGENCES = ("linex", "mse", "bce")
+
+
+# ---- critic ---------------------------------------------------------------------------
+def contrastive_loss(dist: Tensor, latent_dim: int) -> tuple[Tensor, Tensor]:
+    """Backward InfoNCE (spec §2.1). ``dist[e, i, j] = d(phi(s_i, a_i), psi(g_j))``.
+
+    For every goal ``j`` a softmax over the batch's state-actions ``i`` of ``-D / sqrt(D)``,
+    cross-entropy with target ``i = j``. Returns (loss, top-1 accuracy), both scalars.
+    """
+    logits = -dist / math.sqrt(latent_dim)
+    log_probs = torch.log_softmax(logits, dim=1)
+    loss = -torch.diagonal(log_probs, dim1=1, dim2=2).mean()
+    labels = torch.arange(dist.shape[-1], device=dist.device)
+    accuracy = (logits.argmax(dim=1) == labels).float().mean()
+    return loss, accuracy
+
+
+def action_invariance_loss(dist_s_sa: Tensor) -> Tensor:
+    """``L_I = mean_i d(psi(s_i), phi(s_i, a_i))`` (spec §2.2, diagonal form); ``[E, B] -> []``."""
+    return dist_s_sa.mean()
+
+
+def linex_divergence(online: Tensor, target: Tensor, gamma: float, threshold: float) -> Tensor:
+    """Bregman/LINEX divergence of spec §2.3, elementwise.
+
+    ``delta = online - target``; ``delta`` where ``delta > threshold`` (linear tail),
+    else ``gamma * exp(delta) - online``.
+    """
+    delta = online - target
+    exp_branch = gamma * torch.exp(delta.clamp(max=threshold)) - online
+    return torch.where(delta > threshold, delta, exp_branch)
+
+
+def squared_error_divergence(online: Tensor, target: Tensor, gamma: float) -> Tensor:
+    """Ablation: ``(exp(-d) - gamma * exp(-d'))^2`` elementwise."""
+    return (torch.exp(-online) - gamma * torch.exp(-target)) ** 2
+
+
+def bce_divergence(online: Tensor, target: Tensor, gamma: float) -> Tensor:
+    """Ablation: cross-entropy between ``p = gamma * exp(-d')`` and ``q = exp(-d)``."""
+    p = gamma * torch.exp(-target)
+    log_q = -online
+    log_one_minus_q = torch.log(-torch.expm1(-online).clamp(min=1e-6))
+    return -(p * log_q + (1.0 - p) * log_one_minus_q)
+
+
+def mix_with_diagonal(div: Tensor, diag_weight: float) -> Tensor:
+    """``div_ij <- (1 - w) div_ij + w div_ii`` (diagonal broadcast along row i); ``[E,B,B]``."""
+    diagonal = torch.diagonal(div, dim1=1, dim2=2).unsqueeze(-1)
+    return (1.0 - diag_weight) * div + diag_weight * diagonal
+
+
+def temporal_invariance_loss(
+    online: Tensor,
+    target: Tensor,
+    gamma: float,
+    threshold: float,
+    diag_weight: float,
+    divergence: str = "linex",
+) -> Tensor:
+    """``L_T`` (spec §2.3): mean of the diagonal-mixed divergence between ``D`` and ``D'``.
+
+    ``online = D [E, B, B]``; ``target = D' [E, B, B]`` is always treated as a constant.
+    """
+    target = target.detach()
+    if divergence == "linex":
+        div = linex_divergence(online, target, gamma, threshold)
+    elif divergence == "mse":
+        div = squared_error_divergence(online, target, gamma)
+    elif divergence == "bce":
+        div = bce_divergence(online, target, gamma)
+    else:
+        raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
+    return mix_with_diagonal(div, diag_weight).mean()
+
+
+# ---- actor ----------------------------------------------------------------------------
+def gaussian_log_prob(actions: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
+    """Diagonal-Gaussian log-density of ``actions``: ``[B, A] -> [B]``."""
+    z = (actions - mean) * torch.exp(-log_std)
+    return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def actor_loss(
+    q: Tensor, mean: Tensor, log_std: Tensor, data_actions: Tensor, alpha: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Spec §3: ``-mean(q) / sg(mean|q| + 1e-6) - alpha * mean(log pi(a_data | s, g))``.
+
+    ``q [E, B]`` (min over the ensemble is taken here). Returns
+    (loss, q term, behaviour-cloning term, mean |q|).
+    """
+    q_min = q.min(dim=0).values
+    mean_abs_q = q_min.abs().mean().detach()
+    q_term = -q_min.mean() / (mean_abs_q + 1e-6)
+    bc_term = -alpha * gaussian_log_prob(data_actions, mean, log_std).mean()
+    return q_term + bc_term, q_term, bc_term, mean_abs_q
+
+
+def pair_distance_means(dist: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean distance of positive (diagonal) and negative (off-diagonal) pairs of ``[E,B,B]``."""
+    b = dist.shape[-1]
+    positive = torch.diagonal(dist, dim1=1, dim2=2).mean()
+    negative = (dist.sum(dim=(1, 2)) - torch.diagonal(dist, dim1=1, dim2=2).sum(-1)).mean()
+    return positive, negative / max(b * (b - 1), 1)
+
+
+def tmd_loss_terms(
+    fwd_out: dict[str, Tensor], data_actions: Tensor, hp: dict[str, Any]
+) -> dict[str, Tensor]:
+    """Composes every term; ``hp`` holds latent_dim, gamma, zeta, weights, alpha, etc."""
+    l_nce, accuracy = contrastive_loss(fwd_out[DIST_SA_G], hp["latent_dim"])
+    l_i = action_invariance_loss(fwd_out[DIST_S_SA])
+    l_t = temporal_invariance_loss(
+        fwd_out[DIST_SA_G_BACKUP],
+        fwd_out[DIST_NEXT_G],
+        gamma=hp["gamma"],
+        threshold=hp["linex_threshold"],
+        diag_weight=hp["diag_backup"],
+        divergence=hp["divergence"],
+    )
+    critic = (
+        hp["contrastive_weight"] * l_nce + hp["action_invariance_weight"] * l_i + hp["zeta"] * l_t
+    )
+    l_actor, q_term, bc_term, mean_abs_q = actor_loss(
+        fwd_out[Q_ACTOR], fwd_out[ACTOR_MEAN], fwd_out[ACTOR_LOG_STD], data_actions, hp["alpha"]
+    )
+    positive, negative = pair_distance_means(fwd_out[DIST_SA_G].detach())
+    return {
+        keys.CONTRASTIVE_LOSS: l_nce,
+        keys.ACTION_INVARIANCE_LOSS: l_i,
+        keys.TEMPORAL_INVARIANCE_LOSS: l_t,
+        keys.CRITIC_LOSS: critic,
+        keys.ACTOR_Q_LOSS: q_term,
+        keys.ACTOR_BC_LOSS: bc_term,
+        keys.ACTOR_LOSS: l_actor,
+        keys.TOTAL_LOSS: critic + l_actor,
+        keys.CONTRASTIVE_ACCURACY: accuracy,
+        keys.MEAN_DIST_POSITIVE: positive,
+        keys.MEAN_DIST_NEGATIVE: negative,
+        keys.MEAN_ABS_Q: mean_abs_q,
+    }
+
+
+def loss_hyperparameters(config: Any) -> dict[str, Any]:
+    """The loss hyperparameters of a ``TMDConfig`` as a plain dict."""
+    return {
+        "latent_dim": config.latent_dim,
+        "gamma": config.gamma,
+        "zeta": config.zeta,
+        "contrastive_weight": config.contrastive_weight,
+        "action_invariance_weight": config.action_invariance_weight,
+        "linex_threshold": config.linex_threshold,
+        "diag_backup": config.diag_backup,
+        "divergence": config.divergence,
+        "alpha": config.alpha,
+    }
+
+
+class TMDTorchLearner(TMDLearner, TorchLearner):
+    """Composes the loss functions above; samples its own batches (GPU-resident if on CUDA)."""
+
+    def build(self) -> None:
+        super().build()
+        self._sampler = build_learner_sampler(self.config, self._device, self._learner_index)
+        self._hp = loss_hyperparameters(self.config)
+        self._last_terms: dict[str, Tensor] = {}
+        self._num_updates = 0
+
+    def compute_loss_for_module(
+        self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
+    ) -> Tensor:
+        terms = tmd_loss_terms(fwd_out, batch[ACTIONS], self._hp)
+        self._last_terms = {k: v.detach() for k, v in terms.items()}
+        return terms[keys.TOTAL_LOSS]
+
+    def apply_gradients(self, gradients_dict: dict[Any, Tensor]) -> None:
+        """Plain optimizer steps: no per-parameter finiteness checks (each would be a host
+        sync); non-finite losses are caught once per ``run_updates`` call instead."""
+        for pid, grad in gradients_dict.items():
+            self._params[pid].grad = grad
+        for module_id, optimizer_names in self._module_optimizers.items():
+            for name in optimizer_names:
+                self.get_optimizer(module_id, name).step()
+
+    def run_updates(self, num_updates: int) -> dict[str, Any]:
+        """``num_updates`` sample+update steps; one host sync at the end for the metrics."""
+        batch_size = self.config.train_batch_size_per_learner
+        history: list[Tensor] = []
+        names: list[str] = []
+        for _ in range(num_updates):
+            batch = self._sampler.sample(batch_size)
+            self._update({DEFAULT_MODULE_ID: batch})
+            names = list(self._last_terms)
+            history.append(torch.stack([self._last_terms[k] for k in names]))
+        values = torch.stack(history).float().cpu()  # [num_updates, num_terms]
+        self._raise_if_not_finite(values, names)
+        self._num_updates += num_updates
+        for name, value in zip(names, values.mean(0).tolist()):
+            self.metrics.log_value((DEFAULT_MODULE_ID, name), value, window=1)
+        self.metrics.log_value(
+            (ALL_MODULES, keys.NUM_UPDATES_LIFETIME), num_updates, reduce="lifetime_sum"
+        )
+        return self.metrics.reduce()
+
+    def _raise_if_not_finite(self, values: Tensor, names: list[str]) -> None:
+        bad = ~torch.isfinite(values)
+        if bad.any():
+            step, term = (int(i) for i in bad.nonzero()[0])
+            raise NonFiniteLossError(
+                names[term], self._num_updates + step + 1, float(values[step, term])
+            )
