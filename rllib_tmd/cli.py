@@ -1,0 +1,107 @@
+"""The ``rllib-tmd`` command: quickstart | make-dataset | convert | evaluate.
+
+The CLI only parses arguments and calls the same functions a Python user would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _cmd_quickstart(args: argparse.Namespace) -> int:
+    from rllib_tmd.quickstart import run_quickstart
+
+    run_quickstart(
+        out_dir=args.out,
+        dataset=args.dataset,
+        episodes=args.episodes,
+        minutes=args.minutes,
+        eval_episodes=args.eval_episodes,
+        seed=args.seed,
+    )
+    return 0
+
+
+def _cmd_make_dataset(args: argparse.Namespace) -> int:
+    from rllib_tmd.data.generate import make_dataset
+
+    paths = make_dataset(
+        args.name, args.out, episodes=args.episodes, seed=args.seed, workers=args.workers
+    )
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from rllib_tmd.data.convert import convert_npz
+
+    print(convert_npz(args.file, args.out))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from rllib_tmd.tmd import TMD
+
+    algo = TMD.from_checkpoint(args.checkpoint)
+    result = algo.evaluate_ogbench(
+        episodes_per_task=args.episodes, seed=args.seed, video_dir=args.video, progress=True
+    )
+    print(result.format_table())
+    algo.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rllib-tmd",
+        description="Temporal Metric Distillation (TMD) for Ray RLlib: offline goal-conditioned "
+        "RL on OGBench.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    quick = sub.add_parser(
+        "quickstart",
+        help="generate a small dataset, train for a few minutes on the CPU, evaluate",
+    )
+    quick.add_argument("--out", default="runs/quickstart", help="output folder")
+    quick.add_argument("--dataset", default="pointmaze-medium-navigate-v0")
+    quick.add_argument("--episodes", type=int, default=100, help="training episodes to generate")
+    quick.add_argument("--minutes", type=float, default=4.0, help="training wall-time budget")
+    quick.add_argument("--eval-episodes", type=int, default=10, help="episodes per task")
+    quick.add_argument("--seed", type=int, default=0)
+    quick.set_defaults(func=_cmd_quickstart)
+
+    make = sub.add_parser("make-dataset", help="generate an OGBench dataset locally (no internet)")
+    make.add_argument("name", help="e.g. pointmaze-medium-navigate-v0")
+    make.add_argument("--out", required=True, help="folder for <name>.npz, -val.npz and Parquet")
+    make.add_argument(
+        "--episodes", type=int, default=None, help="training episodes (default: the official count)"
+    )
+    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--workers", type=int, default=1, help="parallel processes")
+    make.set_defaults(func=_cmd_make_dataset)
+
+    conv = sub.add_parser("convert", help="OGBench .npz -> sharded Parquet episodes")
+    conv.add_argument("file", help="an official or generated OGBench .npz")
+    conv.add_argument("--out", required=True, help="output folder")
+    conv.set_defaults(func=_cmd_convert)
+
+    ev = sub.add_parser("evaluate", help="evaluate a checkpoint on the 5 OGBench tasks")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--episodes", type=int, default=50, help="episodes per task")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--video", default=None, help="folder for one video per task")
+    ev.set_defaults(func=_cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

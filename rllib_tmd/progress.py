@@ -1,0 +1,67 @@
+"""Human-readable progress lines and result tables for long TMD runs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from rllib_tmd.tmd import tmd_learner as keys
+
+_SHOWN_TERMS = (
+    (keys.CONTRASTIVE_LOSS, "nce"),
+    (keys.ACTION_INVARIANCE_LOSS, "L_I"),
+    (keys.TEMPORAL_INVARIANCE_LOSS, "L_T"),
+    (keys.ACTOR_LOSS, "actor"),
+    (keys.CONTRASTIVE_ACCURACY, "acc"),
+)
+
+
+def learner_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The default module's learner metrics of one ``algo.train()`` result."""
+    learners = result.get("learners", {})
+    return {k: v for k, v in learners.get("default_policy", {}).items() if isinstance(v, float)}
+
+
+def num_updates(result: dict[str, Any]) -> int:
+    """Lifetime gradient updates recorded in an ``algo.train()`` result."""
+    return int(result.get(keys.NUM_UPDATES_LIFETIME, 0))
+
+
+class ProgressLine:
+    """Prints one line per iteration: updates, updates/s, loss terms, last success, ETA."""
+
+    def __init__(
+        self, updates_per_iteration: int, total_updates: int | None = None, stream: Any = sys.stdout
+    ) -> None:
+        self.updates_per_iteration = updates_per_iteration
+        self.total_updates = total_updates
+        self.stream = stream
+        self.start = time.perf_counter()
+        self.start_updates: int | None = None
+        self.last_success: float | None = None
+
+    def update(self, result: dict[str, Any]) -> str:
+        done = num_updates(result)
+        if self.start_updates is None:
+            self.start_updates = done - self.updates_per_iteration
+        elapsed = time.perf_counter() - self.start
+        rate = (done - self.start_updates) / max(elapsed, 1e-9)
+        success = result.get("evaluation", {}).get("ogbench", {}).get("success/overall")
+        if success is not None:
+            self.last_success = success
+        metrics = learner_metrics(result)
+        parts = [f"updates {done:>8d}", f"{rate:7.1f} upd/s"]
+        parts += [f"{short} {metrics[k]:.3f}" for k, short in _SHOWN_TERMS if k in metrics]
+        if self.last_success is not None:
+            parts.append(f"success {100 * self.last_success:.1f}%")
+        if self.total_updates and rate > 0:
+            parts.append(f"ETA {_fmt_seconds((self.total_updates - done) / rate)}")
+        line = " | ".join(parts)
+        print(line, file=self.stream, flush=True)
+        return line
+
+
+def _fmt_seconds(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

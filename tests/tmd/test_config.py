@@ -1,0 +1,69 @@
+"""TMDConfig: code defaults, and errors that name the offending key and allowed values."""
+
+import pytest
+
+from rllib_tmd import TMDConfig
+
+
+def test_defaults_are_the_released_code_values():
+    c = TMDConfig()
+    assert (c.lr, c.gamma, c.train_batch_size_per_learner) == (3e-4, 0.99, 512)
+    assert (c.zeta, c.action_invariance_weight, c.linex_threshold, c.diag_backup) == (
+        0.05,
+        1.0,
+        3.0,
+        0.5,
+    )
+    assert (c.latent_dim, c.ensemble_size, c.quasimetric_components) == (512, 2, 8)
+    assert c.mrn_variant == "max+l2" and c.stopgrad_psi_backup is False
+    assert c.value_geom_sample and c.actor_p_trajgoal == 1.0
+
+
+def test_unknown_training_key_is_named_with_a_suggestion():
+    with pytest.raises(ValueError, match=r"'zetta'.*did you mean 'zeta'"):
+        TMDConfig().training(zetta=0.1)
+
+
+def test_unknown_key_in_a_config_dict_is_named():
+    with pytest.raises(ValueError, match=r"'linex_treshold'"):
+        TMDConfig().update_from_dict({"linex_treshold": 5.0})
+
+
+def test_known_keys_in_a_config_dict_are_accepted():
+    c = TMDConfig().update_from_dict({"zeta": 0.1, "lr": 1e-3, "input_": "somewhere"})
+    assert c.zeta == 0.1 and c.lr == 1e-3
+
+
+@pytest.mark.parametrize(
+    "key,value,pattern",
+    [
+        ("quasimetric", "l1", r"'quasimetric'.*\['mrn', 'iqe'\]"),
+        ("mrn_variant", "min", r"'mrn_variant'.*'max\+l2', 'max'"),
+        ("divergence", "kl", r"'divergence'.*'linex'"),
+        ("diag_backup", 1.5, r"'diag_backup'.*\[0.0, 1.0\]"),
+        ("gamma", 1.0, r"'gamma'.*\(0.0, 1.0\)"),
+        ("updates_per_iteration", 0, r"'updates_per_iteration'"),
+        ("eval_task_ids", (0, 6), r"'eval_task_ids'.*1..5"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_allowed_values(key, value, pattern):
+    config = TMDConfig().offline_data(input_="unused").training(**{key: value})
+    with pytest.raises(ValueError, match=pattern):
+        config.validate()
+
+
+def test_goal_probabilities_must_sum_to_one():
+    config = TMDConfig().offline_data(input_="unused").training(actor_p_trajgoal=0.5)
+    with pytest.raises(ValueError, match=r"'actor_p_curgoal'.*sum to 1"):
+        config.validate()
+
+
+def test_latent_must_split_into_components():
+    config = TMDConfig().offline_data(input_="x").training(latent_dim=100)
+    with pytest.raises(ValueError, match="divisible"):
+        config.validate()
+
+
+def test_missing_dataset_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"offline_data\(input_="):
+        TMDConfig().validate()
