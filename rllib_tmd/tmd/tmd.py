@@ -147,7 +147,7 @@ class TMDConfig(AlgorithmConfig):
 
     def validate(self) -> None:
         self._validate_tmd_keys()
-        if not self.input_:
+        if not self.input_ or self.input_ == "sampler":
             raise ValueError(
                 "TMD is offline and needs a dataset: set "
                 "config.offline_data(input_='path/to/dataset_dir_or.npz')"

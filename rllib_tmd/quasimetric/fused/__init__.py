@@ -1,0 +1,46 @@
+"""Optional fused Triton kernels for the quasimetric heads.
+
+Triton is imported lazily: this package imports without triton, and
+:func:`triton_available` says whether the fused path can be used. Kernels run on CUDA
+tensors, or on CPU tensors when ``TRITON_INTERPRET=1`` was set before triton was imported.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from torch import Tensor
+
+
+@functools.cache
+def triton_available() -> bool:
+    """True when ``import triton`` works."""
+    try:
+        import triton  # noqa: F401
+        import triton.language  # noqa: F401
+    except Exception:  # ImportError, or a broken install raising on import
+        return False
+    return True
+
+
+def interpreter_enabled() -> bool:
+    """True when Triton runs kernels in its CPU interpreter (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def mrn_pairwise_fused(
+    x: Tensor, y: Tensor, *, num_components: int, max_dim: int, eps: float = 1e-6, config=None
+) -> Tensor:
+    """Fused pairwise MRN, x [E, B, D], y [E, C, D] -> [E, B, C] (differentiable).
+
+    ``max_dim`` is the number of dims per component in the max part (W/2 for "max+l2",
+    W for "max"); ``config`` is an optional :class:`MRNKernelConfig`.
+    """
+    if not triton_available():
+        raise RuntimeError("the fused MRN kernels need triton: pip install triton")
+    from rllib_tmd.quasimetric.fused.mrn_triton import mrn_pairwise_triton
+
+    return mrn_pairwise_triton(
+        x, y, num_components=num_components, max_dim=max_dim, eps=eps, config=config
+    )

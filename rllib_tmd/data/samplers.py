@@ -1,0 +1,295 @@
+"""Training-batch samplers: one interface, three implementations, one goal relabelling.
+
+Every sampler yields ``dict[str, torch.Tensor]`` batches with keys (all float32):
+
+- ``obs [B, obs_dim]``, ``actions [B, act_dim]``, ``next_obs [B, obs_dim]``,
+- ``value_goals [B, obs_dim]`` (critic goals), ``actor_goals [B, obs_dim]`` (policy goals).
+
+Implementations:
+
+- :class:`NumpySampler`: dataset in host memory, numpy ``Generator``; reference path.
+- :class:`TorchSampler`: dataset as tensors on a device (GPU-resident fast path on CUDA); every
+  index and goal is drawn on the device with a device ``torch.Generator`` — no host round trip,
+  no Python loop, no ``.item()``.
+- :func:`ray_data_batches`: Ray Data streaming for data larger than memory:
+  ``read_parquet`` -> whole-episode relabelling in ``map_batches`` -> ``iter_torch_batches``.
+
+All three draw transitions uniformly and relabel them with :mod:`rllib_tmd.data.goals`, so their
+batches agree in distribution (tested). Samplers are deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from rllib_tmd.data.episodes import EpisodeArrays, column_to_numpy
+from rllib_tmd.data.goals import (
+    NUM_UNIFORMS,
+    UNIFORMS_PER_GOAL,
+    BatchIndices,
+    EpisodeIndex,
+    GoalConfig,
+    relabel_rows,
+    sample_batch_indices,
+)
+from rllib_tmd.data.schema import CORE_COLUMNS, DatasetError, validate_arrays, validate_dataset_dir
+
+BATCH_KEYS = ("obs", "actions", "next_obs", "value_goals", "actor_goals")
+
+
+@runtime_checkable
+class GoalSampler(Protocol):
+    """Anything that returns goal-relabelled training batches (see the module docstring)."""
+
+    def sample(self, batch_size: int) -> dict[str, torch.Tensor]: ...
+
+
+def gather_batch(
+    observations: np.ndarray, actions: np.ndarray, indices: BatchIndices
+) -> dict[str, np.ndarray]:
+    """Rows of a numpy dataset for a batch of indices: the five ``BATCH_KEYS`` arrays."""
+    return {
+        "obs": np.take(observations, indices.rows, axis=0),
+        "actions": np.take(actions, indices.rows, axis=0),
+        "next_obs": np.take(observations, indices.rows + 1, axis=0),
+        "value_goals": np.take(observations, indices.value_goals, axis=0),
+        "actor_goals": np.take(observations, indices.actor_goals, axis=0),
+    }
+
+
+class NumpySampler:
+    """Uniform transitions + goals with numpy on the host; returns torch tensors on ``device``.
+
+    ``episodes``: a validated :class:`EpisodeArrays`. ``seed``: numpy ``Generator`` seed.
+    """
+
+    def __init__(
+        self,
+        episodes: EpisodeArrays,
+        goal_config: GoalConfig | None = None,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.config = goal_config or GoalConfig()
+        self.device = torch.device(device)
+        self._observations = np.ascontiguousarray(episodes.observations, dtype=np.float32)
+        self._actions = np.ascontiguousarray(episodes.actions, dtype=np.float32)
+        self._index = episodes.episode_index()
+        self._rng = np.random.default_rng(seed)
+
+    def sample_indices(self, batch_size: int) -> BatchIndices:
+        """Row indices of one batch (``[B]`` int64 numpy arrays)."""
+        u = self._rng.random((NUM_UNIFORMS, batch_size))
+        index = self._index
+        return sample_batch_indices(u, index.rows, index.ends, self.config, index.num_rows)
+
+    def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
+        batch = gather_batch(self._observations, self._actions, self.sample_indices(batch_size))
+        return {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
+
+    def get_state(self) -> dict:
+        """RNG state (for checkpoints)."""
+        return self._rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self._rng.bit_generator.state = state
+
+
+class TorchSampler:
+    """The whole dataset as tensors on ``device``; indices and goals drawn there.
+
+    Holds ``observations [N, obs_dim]``, ``actions [N, act_dim]`` (float32) and the transition
+    rows with their episodes' terminal rows (int64, ``[M]`` each). On CPU the tensors share
+    memory with ``episodes``. ``sample`` launches a fixed number of kernels: one ``rand``, the
+    index arithmetic of :mod:`goals`, and two gathers.
+    """
+
+    def __init__(
+        self,
+        episodes: EpisodeArrays,
+        goal_config: GoalConfig | None = None,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+    ) -> None:
+        self.config = goal_config or GoalConfig()
+        self.device = torch.device(device)
+        index = episodes.episode_index()
+        self._observations = self._to_device(episodes.observations, torch.float32)
+        self._actions = self._to_device(episodes.actions, torch.float32)
+        self._rows = self._to_device(index.rows, torch.int64)
+        self._ends = self._to_device(index.ends, torch.int64)
+        self._num_rows = index.num_rows
+        self._generator = torch.Generator(device=self.device)
+        self._generator.manual_seed(seed)
+
+    def _to_device(self, array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype, device=self.device)
+
+    def sample_indices(self, batch_size: int) -> BatchIndices:
+        """Row indices of one batch (``[B]`` int64 tensors on the device)."""
+        u = torch.rand((NUM_UNIFORMS, batch_size), generator=self._generator,
+                       device=self.device, dtype=torch.float64)
+        return sample_batch_indices(u, self._rows, self._ends, self.config, self._num_rows)
+
+    def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
+        ix = self.sample_indices(batch_size)
+        rows = torch.cat((ix.rows, ix.rows + 1, ix.value_goals, ix.actor_goals))
+        states = self._observations.index_select(0, rows).view(4, batch_size, -1)
+        obs, next_obs, value_goals, actor_goals = states.unbind(0)
+        return {"obs": obs, "actions": self._actions.index_select(0, ix.rows),
+                "next_obs": next_obs, "value_goals": value_goals, "actor_goals": actor_goals}
+
+    def get_state(self) -> torch.Tensor:
+        """Generator state (for checkpoints)."""
+        return self._generator.get_state()
+
+    def set_state(self, state: torch.Tensor) -> None:
+        self._generator.set_state(state)
+
+
+def make_sampler(
+    episodes: EpisodeArrays,
+    goal_config: GoalConfig | None = None,
+    kind: str = "torch",
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+) -> GoalSampler:
+    """``kind="torch"``: :class:`TorchSampler` (dataset on ``device``); ``"numpy"``:
+    :class:`NumpySampler` (dataset on the host, batches moved to ``device``)."""
+    if kind == "torch":
+        return TorchSampler(episodes, goal_config, device=device, seed=seed)
+    if kind == "numpy":
+        return NumpySampler(episodes, goal_config, seed=seed, device=device)
+    raise ValueError(f"sampler kind must be 'torch' or 'numpy', got {kind!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming (Ray Data)
+# --------------------------------------------------------------------------------------------
+
+
+def relabel_episodes(
+    columns: Mapping[str, np.ndarray],
+    goal_config: GoalConfig,
+    rng: np.random.Generator,
+    source: str = "<episodes>",
+) -> dict[str, np.ndarray]:
+    """Every transition of a run of whole episodes, once, in random order, with goals.
+
+    ``columns``: ``episode_id``, ``t``, ``observations``, ``actions``, ``terminals`` of
+    complete episodes (validated here). Random dataset goals come from these rows only.
+    Returns the ``BATCH_KEYS`` arrays, ``[M]`` rows with M = number of transitions.
+    """
+    validate_arrays(columns, source, kind="column")
+    index = EpisodeIndex.from_terminals(columns["terminals"])
+    order = rng.permutation(len(index.rows))
+    u = rng.random((2 * UNIFORMS_PER_GOAL, len(order)))
+    indices = relabel_rows(index.rows[order], index.ends[order], u, goal_config,
+                           index.num_rows)
+    return gather_batch(columns["observations"], columns["actions"], indices)
+
+
+def _table_columns(table: pa.Table, source: str) -> dict[str, np.ndarray]:
+    return {name: column_to_numpy(table.column(name), name, source) for name in CORE_COLUMNS}
+
+
+class EpisodeStreamRelabeler:
+    """Ray Data ``map_batches`` callable (run as ONE actor over an order-preserving stream).
+
+    Ray Data blocks are not episode-aligned: a block may end inside an episode. The actor keeps
+    the unfinished tail of each block and prepends it to the next block, so every episode is
+    relabelled whole (exact §4 sampling); it raises if blocks arrive out of order.
+    """
+
+    def __init__(self, goal_config: GoalConfig, seed: int | tuple[int, ...]) -> None:
+        self._config = goal_config
+        self._rng = np.random.default_rng(seed)
+        self._carry: pa.Table | None = None
+
+    def _prepend_carry(self, table: pa.Table) -> pa.Table:
+        if self._carry is None:
+            return table
+        last_id = self._carry.column("episode_id")[-1].as_py()
+        last_t = self._carry.column("t")[-1].as_py()
+        first_id = table.column("episode_id")[0].as_py()
+        first_t = table.column("t")[0].as_py()
+        if (first_id, first_t) != (last_id, last_t + 1):
+            raise DatasetError(
+                f"Ray Data blocks arrived out of order: episode {last_id} stops at t={last_t} "
+                f"but the next block starts with episode {first_id}, t={first_t} (the stream "
+                "must preserve order and run one relabelling actor)")
+        return pa.concat_tables([self._carry, table.select(self._carry.schema.names)])
+
+    def __call__(self, table: pa.Table) -> Iterator[dict[str, np.ndarray]]:
+        table = self._prepend_carry(table.select(list(CORE_COLUMNS)))
+        terminals = column_to_numpy(table.column("terminals"), "terminals", "stream")
+        terminal_rows = np.flatnonzero(terminals)
+        complete = int(terminal_rows[-1]) + 1 if terminal_rows.size else 0
+        self._carry = table.slice(complete) if complete < table.num_rows else None
+        if complete:
+            columns = _table_columns(table.slice(0, complete), "stream")
+            yield relabel_episodes(columns, self._config, self._rng, source="stream")
+
+
+def ray_data_batches(
+    path: str | Path,
+    goal_config: GoalConfig | None = None,
+    batch_size: int = 512,
+    seed: int = 0,
+    *,
+    num_epochs: int | None = 1,
+    device: str | torch.device = "cpu",
+    shuffle_buffer_size: int | None = None,
+    read_concurrency: int = 1,
+    num_cpus: float = 0.5,
+    drop_last: bool = True,
+    expected_obs_dim: int | None = None,
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Stream goal-relabelled batches from a Parquet dataset directory with Ray Data.
+
+    Per epoch: ``read_parquet`` (``read_concurrency`` tasks) -> one relabelling actor
+    (:class:`EpisodeStreamRelabeler`, whole episodes, every transition once in random order)
+    -> ``iter_torch_batches`` with a local shuffle buffer (default ``4 * batch_size``).
+    Tasks and the actor ask for ``num_cpus`` each, so it runs on a 2-CPU machine.
+    ``num_epochs=None`` streams forever. Random dataset goals (if configured) come from the
+    current block, not the whole dataset. Deterministic for a seed.
+    """
+    import ray.data
+
+    validate_dataset_dir(path, expected_obs_dim=expected_obs_dim)
+    config = goal_config or GoalConfig()
+    buffer = shuffle_buffer_size if shuffle_buffer_size is not None else 4 * batch_size
+    epochs = itertools.count() if num_epochs is None else range(num_epochs)
+    for epoch in epochs:
+        dataset = ray.data.read_parquet(
+            str(path), concurrency=read_concurrency, num_cpus=num_cpus,
+            file_extensions=["parquet"]).select_columns(list(CORE_COLUMNS))
+        dataset = dataset.map_batches(
+            EpisodeStreamRelabeler, fn_constructor_kwargs={"goal_config": config,
+                                                           "seed": (seed, epoch)},
+            batch_size=None, batch_format="pyarrow", zero_copy_batch=True,
+            compute=ray.data.ActorPoolStrategy(size=1), num_cpus=num_cpus)
+        dataset.context.execution_options.preserve_order = True
+        yield from dataset.iter_torch_batches(
+            batch_size=batch_size, dtypes=torch.float32, device=device, drop_last=drop_last,
+            local_shuffle_buffer_size=buffer or None, local_shuffle_seed=seed + epoch)
+
+
+__all__ = [
+    "BATCH_KEYS",
+    "EpisodeStreamRelabeler",
+    "GoalSampler",
+    "NumpySampler",
+    "TorchSampler",
+    "gather_batch",
+    "make_sampler",
+    "ray_data_batches",
+    "relabel_episodes",
+]
