@@ -25,7 +25,7 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 def _cmd_make_dataset(args: argparse.Namespace) -> int:
-    from rllib_tmd.data.generate import make_dataset
+    from rllib_tmd.data.catalog import make_dataset
 
     paths = make_dataset(
         args.name, args.out, episodes=args.episodes, seed=args.seed, workers=args.workers

@@ -27,7 +27,7 @@ CPU_QUICKSTART_TRAINING: dict[str, Any] = {
 
 def ensure_dataset(name: str, data_dir: Path, episodes: int, seed: int) -> Path:
     """Parquet dataset folder for ``name`` under ``data_dir``, generated if missing."""
-    from rllib_tmd.data.generate import make_dataset
+    from rllib_tmd.data.catalog import make_dataset
 
     parquet_dir = data_dir / name
     if not (parquet_dir / "metadata.json").exists():
@@ -63,7 +63,7 @@ def run_quickstart(
     dataset_dir = ensure_dataset(dataset, out / "datasets", episodes, seed)
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    algo = build_quickstart_config(dataset_dir, seed).build()
+    algo = build_quickstart_config(dataset_dir, seed).build_algo()
     progress = ProgressLine(algo.config.updates_per_iteration)
     deadline = time.perf_counter() + 60.0 * minutes
     history = []

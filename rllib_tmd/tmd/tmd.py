@@ -9,6 +9,7 @@ batches itself, so ``training_step`` only asks every learner to run
 from __future__ import annotations
 
 import difflib
+import inspect
 import logging
 import time
 from typing import Any
@@ -19,6 +20,8 @@ from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.offline.offline_data import OfflineData
+from ray.rllib.utils.checkpoints import Checkpointable
 from ray.rllib.utils.metrics import (
     LEARNER_RESULTS,
     LEARNER_UPDATE_TIMER,
@@ -106,6 +109,7 @@ class TMDConfig(AlgorithmConfig):
         for key, value in TMD_KEYS.items():
             setattr(self, key, value)
         self.offline_data_class = TMDDatasetHandle
+        self._is_online = False  # no env runners for sampling (like MARWIL/BC)
         # RLlib's offline pre-learner pipeline is not used: learners sample themselves.
         self.dataset_num_iters_per_learner = 1
 
@@ -116,9 +120,10 @@ class TMDConfig(AlgorithmConfig):
                 value = kwargs.pop(key)
                 if value is not NotProvided:
                     setattr(self, key, value)
-        unknown = set(kwargs) - set(vars(self))
+        rllib_keys = set(inspect.signature(AlgorithmConfig.training).parameters) - {"self"}
+        unknown = set(kwargs) - rllib_keys
         if unknown:
-            raise ValueError(_unknown_keys_message(unknown, vars(self)))
+            raise ValueError(_unknown_keys_message(unknown, rllib_keys | set(TMD_KEYS)))
         super().training(**kwargs)
         return self
 
@@ -201,7 +206,7 @@ class TMDConfig(AlgorithmConfig):
 
     def _spaces_from_dataset(self) -> None:
         """Observation ``Box(2 * obs_dim)`` (state ++ goal) and action ``Box(act_dim)``."""
-        from rllib_tmd.data import describe_dataset
+        from rllib_tmd.data.catalog import describe_dataset
 
         info = describe_dataset(self.input_)
         self.observation_space = gym.spaces.Box(
@@ -221,13 +226,14 @@ def _unknown_keys_message(unknown: set[str], known: Any) -> str:
     return f"Unknown TMD config key(s): {', '.join(parts)}"
 
 
-class TMDDatasetHandle:
+class TMDDatasetHandle(OfflineData):
     """Stands in for RLlib's ``OfflineData``: TMD learners read the dataset themselves.
 
-    Holds the path so that RLlib's offline setup finds the attributes it sets.
+    Holds the path so that RLlib's offline setup finds the attributes it sets; it reads
+    nothing (RLlib's own pre-learner pipeline has no goal relabelling).
     """
 
-    def __init__(self, config: AlgorithmConfig) -> None:
+    def __init__(self, config: AlgorithmConfig) -> None:  # noqa: D107 (no super().__init__)
         self.config = config
         self.path = config.input_
         self.locality_hints = None
@@ -247,6 +253,16 @@ class TMD(Algorithm):
     def _should_create_evaluation_env_runners(cls, eval_config: AlgorithmConfig) -> bool:
         # Evaluation runs the OGBench protocol in-process (see `evaluate`).
         return False
+
+    def restore_from_path(self, path: Any, *args: Any, **kwargs: Any) -> None:
+        """Restores without RLlib's env-runner weight sync (ray 2.60 calls
+        ``env_runner_group.sync_weights`` unconditionally, which fails for offline
+        algorithms that have no env runners)."""
+        if self.env_runner_group is not None:
+            super().restore_from_path(path, *args, **kwargs)
+        else:
+            Checkpointable.restore_from_path(self, path, *args, **kwargs)
+        self._eval_module = None
 
     def training_step(self) -> None:
         n = self.config.updates_per_iteration
