@@ -1,0 +1,115 @@
+"""Dataset -> train -> evaluate -> checkpoint -> restore in a fresh process -> same evaluation."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import torch
+
+from rllib_tmd import TMD, TMDConfig
+from tests.tmd.conftest import TINY_TRAINING
+
+PROBE_SEED = 123
+
+
+def probe_actions(algo) -> np.ndarray:
+    """Deterministic actions of the policy on fixed random (state, goal) pairs."""
+    module = algo._inference_module()
+    g = torch.Generator().manual_seed(PROBE_SEED)
+    obs, goal = (
+        torch.randn(16, module.obs_dim, generator=g),
+        torch.randn(16, module.obs_dim, generator=g),
+    )
+    return module.act(obs, goal).numpy()
+
+
+def eval_metrics(algo) -> dict:
+    metrics = algo.evaluate_ogbench(episodes_per_task=1, seed=7).as_metrics()
+    return {k: v for k, v in metrics.items() if k != "wall_time_s"}
+
+
+def test_train_evaluate_checkpoint_restore_in_fresh_process(ray_session, tiny_pointmaze, tmp_path):
+    config = (
+        TMDConfig()
+        .offline_data(input_=str(tiny_pointmaze["train"]))
+        .training(**TINY_TRAINING)
+        .debugging(seed=3)
+    )
+    algo = config.build_algo()
+    results = [algo.train() for _ in range(2)]
+    assert results[-1]["num_updates_lifetime"] == 10
+    learner = results[-1]["learners"]["default_policy"]
+    for key in (
+        "contrastive_loss",
+        "action_invariance_loss",
+        "temporal_invariance_loss",
+        "actor_loss",
+        "contrastive_top1_accuracy",
+        "mean_dist_positive",
+        "mean_dist_negative",
+        "mean_abs_q",
+    ):
+        assert np.isfinite(learner[key]), key
+    assert algo.config.ogbench_env == "pointmaze-medium-navigate-v0"
+    before = eval_metrics(algo)
+    assert set(before) >= {f"success/task{k}" for k in range(1, 6)} | {"success/overall"}
+    actions = probe_actions(algo)
+    checkpoint = algo.save(str(tmp_path / "ckpt")).checkpoint.path
+    algo.stop()
+
+    script = textwrap.dedent(f"""
+        import json, ray, torch
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+        from ray.rllib.algorithms.algorithm import Algorithm
+        from rllib_tmd import TMD
+        from tests.tmd.test_end_to_end import eval_metrics, probe_actions
+        out = {{}}
+        for name, cls in (("tmd", TMD), ("algorithm", Algorithm)):
+            algo = cls.from_checkpoint({str(checkpoint)!r})
+            out[name] = {{"eval": eval_metrics(algo), "actions": probe_actions(algo).tolist(),
+                         "type": type(algo).__name__}}
+            result = algo.train()  # training continues from the restored state
+            out[name]["updates"] = result["num_updates_lifetime"]
+            algo.stop()
+        print("RESULT" + json.dumps(out))
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=str(_repo_root()),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    restored = json.loads(proc.stdout.split("RESULT", 1)[1])
+    for name in ("tmd", "algorithm"):
+        assert restored[name]["type"] == "TMD"
+        assert restored[name]["eval"] == before
+        np.testing.assert_array_equal(np.array(restored[name]["actions"], np.float32), actions)
+        assert restored[name]["updates"] == 15
+
+
+def test_unknown_dataset_folder_is_named(tmp_path):
+    empty = tmp_path / "nothing-here"
+    empty.mkdir()
+    config = TMDConfig().offline_data(input_=str(empty))
+    try:
+        config.build_algo()
+    except ValueError as err:
+        assert str(empty) in str(err)
+    else:
+        raise AssertionError("building on an empty folder must fail")
+
+
+def _repo_root():
+    import pathlib
+
+    return pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_tmd_resolves_through_tunes_registry():
+    from ray.tune.registry import get_trainable_cls
+
+    assert get_trainable_cls("TMD") is TMD
