@@ -254,6 +254,10 @@ class TMD(Algorithm):
         # Evaluation runs the OGBench protocol in-process (see `evaluate`).
         return False
 
+    def setup(self, config: AlgorithmConfig) -> None:
+        _check_env_matches_dataset(config)
+        super().setup(config)
+
     def restore_from_path(self, path: Any, *args: Any, **kwargs: Any) -> None:
         """Restores without RLlib's env-runner weight sync (ray 2.60 calls
         ``env_runner_group.sync_weights`` unconditionally, which fails for offline
@@ -328,6 +332,23 @@ class TMD(Algorithm):
         self._eval_module.set_state(module_state)
         self._eval_module.eval()
         return self._eval_module
+
+
+def _check_env_matches_dataset(config: AlgorithmConfig) -> None:
+    """The evaluation env's observation width must equal the dataset's (clear error if not)."""
+    if not config.ogbench_env:
+        return
+    from rllib_tmd.envs.ogbench_env import make_inner_env
+
+    env = make_inner_env(config.ogbench_env)
+    env_dim = int(np.prod(env.observation_space.shape))
+    env.close()
+    data_dim = int(config.observation_space.shape[0]) // 2
+    if env_dim != data_dim:
+        raise ValueError(
+            f"Dataset {config.input_} has observations of width {data_dim}, but OGBench env "
+            f"'{config.ogbench_env}' observes width {env_dim}: wrong dataset for this env?"
+        )
 
 
 def _module_act_fn(module: Any):

@@ -113,3 +113,15 @@ def test_tmd_resolves_through_tunes_registry():
     from ray.tune.registry import get_trainable_cls
 
     assert get_trainable_cls("TMD") is TMD
+
+
+def test_dataset_of_the_wrong_observation_width_is_a_clear_error(tiny_pointmaze):
+    config = (
+        TMDConfig()
+        .offline_data(input_=str(tiny_pointmaze["train"]))
+        .training(ogbench_env="cube-single-play-v0", **TINY_TRAINING)
+    )
+    import pytest
+
+    with pytest.raises(ValueError, match=r"width 2.*cube-single-play-v0.*width 28"):
+        config.build_algo()
