@@ -304,17 +304,26 @@ class TMD(Algorithm):
                 "ogbench_env='pointmaze-medium-navigate-v0') or use a dataset whose "
                 "metadata names it"
             )
+        import torch
+
         module = self._inference_module()
         start = time.perf_counter()
-        result = evaluate_policy(
-            _module_act_fn(module),
-            self.config.ogbench_env,
-            episodes_per_task=episodes_per_task or self.config.eval_episodes_per_task,
-            task_ids=tuple(self.config.eval_task_ids),
-            seed=self.config.eval_seed if seed is None else seed,
-            video_dir=video_dir,
-            progress=progress,
-        )
+        # Policy calls are tiny batches: intra-op threads only add synchronisation cost
+        # (measured: ~1.4 ms vs 0.06 ms per call for a small MLP on 2 busy cores).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            result = evaluate_policy(
+                _module_act_fn(module),
+                self.config.ogbench_env,
+                episodes_per_task=episodes_per_task or self.config.eval_episodes_per_task,
+                task_ids=tuple(self.config.eval_task_ids),
+                seed=self.config.eval_seed if seed is None else seed,
+                video_dir=video_dir,
+                progress=progress,
+            )
+        finally:
+            torch.set_num_threads(threads)
         logger.info("OGBench evaluation took %.1fs", time.perf_counter() - start)
         return result
 
