@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rllib_tmd.data.episodes import load_npz, read_parquet_columns, split_from_name
+from rllib_tmd.data.episodes import load_npz, read_parquet_columns
 from rllib_tmd.data.schema import (
     INDEX_COLUMNS,
     REQUIRED_KEYS,
@@ -28,6 +28,8 @@ from rllib_tmd.data.schema import (
     episode_schema,
     episode_starts,
     shard_name,
+    split_from_name,
+    val_path_for,
     validate_arrays,
     validate_dataset_dir,
     validate_split_pair,
@@ -187,10 +189,10 @@ def convert_ogbench_pair(
     name, _ = split_from_name(npz_path)
     train_dir = convert_npz(npz_path, Path(out_root) / name, shard_rows=shard_rows,
                             overwrite=overwrite)
-    val_npz = npz_path.with_name(f"{name}-val.npz")
+    val_npz = val_path_for(npz_path)
     if not val_npz.is_file():
         return train_dir, None
-    val_dir = convert_npz(val_npz, Path(out_root) / f"{name}-val", env_name=name,
+    val_dir = convert_npz(val_npz, val_path_for(train_dir), env_name=name,
                           shard_rows=shard_rows, overwrite=overwrite)
     validate_split_pair(DatasetMetadata.read(train_dir), DatasetMetadata.read(val_dir),
                         str(train_dir), str(val_dir))

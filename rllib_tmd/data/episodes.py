@@ -8,6 +8,7 @@ return identical arrays and validate them (:mod:`rllib_tmd.data.schema`).
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,19 +21,18 @@ import pyarrow.parquet as pq
 from rllib_tmd.data.goals import EpisodeIndex
 from rllib_tmd.data.schema import (
     CORE_COLUMNS,
+    NPZ_SUFFIX,
     REQUIRED_KEYS,
     DatasetError,
     DatasetMetadata,
     ShardInfo,
     shard_locator,
-    val_dir_for,
+    split_from_name,
+    val_path_for,
     validate_arrays,
     validate_dataset_dir,
     validate_split_pair,
 )
-
-NPZ_SUFFIX = ".npz"
-VAL_NPZ_SUFFIX = "-val.npz"
 
 
 @dataclass
@@ -93,19 +93,6 @@ class EpisodeArrays:
 # --------------------------------------------------------------------------------------------
 # .npz
 # --------------------------------------------------------------------------------------------
-
-
-def split_from_name(path: str | Path) -> tuple[str, str]:
-    """``.../pointmaze-medium-navigate-v0-val.npz`` -> ``("pointmaze-medium-navigate-v0", "val")``.
-
-    Also works for dataset directories (``<name>`` / ``<name>-val``).
-    """
-    name = Path(path).name
-    if name.endswith(NPZ_SUFFIX):
-        name = name[: -len(NPZ_SUFFIX)]
-    if name.endswith("-val"):
-        return name[: -len("-val")], "val"
-    return name, "train"
 
 
 def load_npz(path: str | Path, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
@@ -223,6 +210,20 @@ def _read_with_pyarrow(
     return offset
 
 
+def free_ray_cpus() -> float | None:
+    """CPUs free in the connected Ray cluster right now (None when Ray is not initialized).
+
+    Ray Data's file listing and sampling tasks each need one whole free CPU, whatever
+    ``num_cpus`` the read is given: with every CPU held (e.g. by learner actors) a read
+    waits forever. Readers check this first.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    return float(ray.available_resources().get("CPU", 0.0))
+
+
 def _read_with_ray(
     directory: Path, infos: Sequence[ShardInfo], out: Mapping[str, np.ndarray],
     concurrency: int,
@@ -266,13 +267,19 @@ def read_parquet_columns(
 ) -> tuple[dict[str, np.ndarray], DatasetMetadata]:
     """Validated numpy columns (all core columns + ``columns``) of a Parquet dataset directory.
 
-    ``engine``: ``"ray"`` (Ray Data ``read_parquet``, ``concurrency`` read tasks at most) or
-    ``"pyarrow"``. Rows come back in (episode_id, t) order.
+    ``engine``: ``"ray"`` (Ray Data ``read_parquet``, ``concurrency`` read tasks at most; falls
+    back to pyarrow with a warning when the Ray cluster has no free CPU, where Ray Data would
+    hang) or ``"pyarrow"``. Rows come back in (episode_id, t) order.
     """
     directory = Path(directory)
     metadata, infos = validate_dataset_dir(directory, expected_obs_dim=expected_obs_dim)
     names = list(dict.fromkeys([*CORE_COLUMNS, *(columns or ())]))
     out = allocate_columns(names, metadata)
+    free = free_ray_cpus() if engine == "ray" else None
+    if free is not None and free < 1.0:
+        warnings.warn(f"{directory}: no free CPU in the Ray cluster, so Ray Data would wait "
+                      "forever; reading with pyarrow instead", RuntimeWarning, stacklevel=2)
+        engine = "pyarrow"
     if engine == "ray":
         rows = _read_with_ray(directory, infos, out, concurrency)
     elif engine == "pyarrow":
@@ -315,14 +322,6 @@ def read_episodes(
     if not path.exists():
         raise DatasetError(f"{path}: no such file or directory")
     raise DatasetError(f"{path}: expected a Parquet dataset directory or an OGBench .npz file")
-
-
-def val_path_for(path: str | Path) -> Path:
-    """Validation split next to a train split: ``<name>-val`` dir or ``<name>-val.npz``."""
-    path = Path(path)
-    if path.suffix == NPZ_SUFFIX:
-        return path.with_name(path.name[: -len(NPZ_SUFFIX)] + VAL_NPZ_SUFFIX)
-    return val_dir_for(path)
 
 
 def read_train_val(

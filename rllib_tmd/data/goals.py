@@ -1,7 +1,7 @@
 """Goal relabelling of spec §4 — the one implementation, written as index arithmetic.
 
 Every function below maps uniform random numbers ``u`` in ``[0, 1)`` and row indices to row
-indices, using only operations that numpy arrays and torch tensors share (``floor``, ``log1p``,
+indices, using only operations that numpy arrays and torch tensors share (``log1p``,
 ``minimum``, ``where``). The numpy sampler, the torch (GPU-resident) sampler and the Ray Data
 stream all call these functions, so they relabel identically: the same ``u`` gives the same
 indices in numpy and in torch (a test checks it).
@@ -157,10 +157,9 @@ def _namespace(x: Array) -> ModuleType:
     raise TypeError(f"expected a numpy array or torch tensor, got {type(x).__name__}")
 
 
-def _floor_to_int(x: Array) -> Array:
-    """floor(x) as int64."""
-    xp = _namespace(x)
-    return np.floor(x).astype(np.int64) if xp is np else xp.floor(x).long()
+def _floor_nonnegative(x: Array) -> Array:
+    """floor(x) as int64 for ``x >= 0`` (a truncating cast: one kernel in torch)."""
+    return x.astype(np.int64) if _namespace(x) is np else x.long()
 
 
 def _cap(x: Array, upper: Array | int) -> Array:
@@ -173,7 +172,7 @@ def _cap(x: Array, upper: Array | int) -> Array:
 
 def uniform_index(u: Array, count: int | Array) -> Array:
     """Uniform integer in ``[0, count)`` from ``u`` in ``[0, 1)``; ``count`` scalar or per row."""
-    return _cap(_floor_to_int(u * count), count - 1)
+    return _cap(_floor_nonnegative(u * count), count - 1)
 
 
 def geometric_offsets(u: Array, discount: float) -> Array:
@@ -182,7 +181,7 @@ def geometric_offsets(u: Array, discount: float) -> Array:
     ``u`` in ``[0, 1)``; ``P(k > j) = discount ** j``, mean ``1 / (1 - discount)``.
     """
     xp = _namespace(u)
-    return 1 + _floor_to_int(xp.log1p(-u) / math.log(discount))
+    return 1 + _floor_nonnegative(xp.log1p(-u) / math.log(discount))
 
 
 def future_goal_index(idx: Array, offset: Array, episode_end: Array) -> Array:

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from rllib_tmd.data.episodes import EpisodeArrays, column_to_numpy
+from rllib_tmd.data.episodes import EpisodeArrays, column_to_numpy, free_ray_cpus
 from rllib_tmd.data.goals import (
     NUM_UNIFORMS,
     UNIFORMS_PER_GOAL,
@@ -180,20 +180,19 @@ def relabel_episodes(
     goal_config: GoalConfig,
     rng: np.random.Generator,
     source: str = "<episodes>",
-) -> dict[str, np.ndarray]:
-    """Every transition of a run of whole episodes, once, in random order, with goals.
+) -> BatchIndices:
+    """Every transition of a run of whole episodes, once, in random order, with its goals.
 
     ``columns``: ``episode_id``, ``t``, ``observations``, ``actions``, ``terminals`` of
     complete episodes (validated here). Random dataset goals come from these rows only.
-    Returns the ``BATCH_KEYS`` arrays, ``[M]`` rows with M = number of transitions.
+    Returns ``[M]`` row indices into ``columns`` (M = number of transitions); pass them to
+    :func:`gather_batch`.
     """
     validate_arrays(columns, source, kind="column")
     index = EpisodeIndex.from_terminals(columns["terminals"])
     order = rng.permutation(len(index.rows))
     u = rng.random((2 * UNIFORMS_PER_GOAL, len(order)))
-    indices = relabel_rows(index.rows[order], index.ends[order], u, goal_config,
-                           index.num_rows)
-    return gather_batch(columns["observations"], columns["actions"], indices)
+    return relabel_rows(index.rows[order], index.ends[order], u, goal_config, index.num_rows)
 
 
 def _table_columns(table: pa.Table, source: str) -> dict[str, np.ndarray]:
@@ -205,12 +204,15 @@ class EpisodeStreamRelabeler:
 
     Ray Data blocks are not episode-aligned: a block may end inside an episode. The actor keeps
     the unfinished tail of each block and prepends it to the next block, so every episode is
-    relabelled whole (exact §4 sampling); it raises if blocks arrive out of order.
+    relabelled whole (exact §4 sampling); it raises if blocks arrive out of order. Output comes
+    in pieces of at most ``output_rows`` transitions.
     """
 
-    def __init__(self, goal_config: GoalConfig, seed: int | tuple[int, ...]) -> None:
+    def __init__(self, goal_config: GoalConfig, seed: int | tuple[int, ...],
+                 output_rows: int = 1 << 16) -> None:
         self._config = goal_config
         self._rng = np.random.default_rng(seed)
+        self._output_rows = output_rows
         self._carry: pa.Table | None = None
 
     def _prepend_carry(self, table: pa.Table) -> pa.Table:
@@ -233,9 +235,14 @@ class EpisodeStreamRelabeler:
         terminal_rows = np.flatnonzero(terminals)
         complete = int(terminal_rows[-1]) + 1 if terminal_rows.size else 0
         self._carry = table.slice(complete) if complete < table.num_rows else None
-        if complete:
-            columns = _table_columns(table.slice(0, complete), "stream")
-            yield relabel_episodes(columns, self._config, self._rng, source="stream")
+        if not complete:
+            return
+        columns = _table_columns(table.slice(0, complete), "stream")
+        indices = relabel_episodes(columns, self._config, self._rng, source="stream")
+        for start in range(0, len(indices.rows), self._output_rows):
+            part = slice(start, start + self._output_rows)
+            yield gather_batch(columns["observations"], columns["actions"], BatchIndices(
+                indices.rows[part], indices.value_goals[part], indices.actor_goals[part]))
 
 
 def ray_data_batches(
@@ -247,29 +254,34 @@ def ray_data_batches(
     num_epochs: int | None = 1,
     device: str | torch.device = "cpu",
     shuffle_buffer_size: int | None = None,
-    read_concurrency: int = 1,
     num_cpus: float = 0.5,
     drop_last: bool = True,
     expected_obs_dim: int | None = None,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Stream goal-relabelled batches from a Parquet dataset directory with Ray Data.
 
-    Per epoch: ``read_parquet`` (``read_concurrency`` tasks) -> one relabelling actor
-    (:class:`EpisodeStreamRelabeler`, whole episodes, every transition once in random order)
-    -> ``iter_torch_batches`` with a local shuffle buffer (default ``4 * batch_size``).
-    Tasks and the actor ask for ``num_cpus`` each, so it runs on a 2-CPU machine.
+    Per epoch: ``read_parquet`` -> one relabelling actor (:class:`EpisodeStreamRelabeler`:
+    whole episodes, every transition once, in random order; Ray fuses the read into it, so
+    exactly one process reads, in file order) -> ``iter_torch_batches`` with a local shuffle
+    buffer (default ``4 * batch_size``; 0 turns it off). The actor asks for ``num_cpus``;
+    Ray Data's listing task needs one free CPU (checked up front: raises instead of hanging).
     ``num_epochs=None`` streams forever. Random dataset goals (if configured) come from the
     current block, not the whole dataset. Deterministic for a seed.
     """
     import ray.data
 
     validate_dataset_dir(path, expected_obs_dim=expected_obs_dim)
+    free = free_ray_cpus()
+    if free is not None and free < 1.0:
+        raise RuntimeError("ray_data_batches: no free CPU in the Ray cluster; Ray Data's file "
+                           "listing task needs one and would wait forever (leave a CPU free, "
+                           "or use TorchSampler/NumpySampler)")
     config = goal_config or GoalConfig()
     buffer = shuffle_buffer_size if shuffle_buffer_size is not None else 4 * batch_size
     epochs = itertools.count() if num_epochs is None else range(num_epochs)
     for epoch in epochs:
         dataset = ray.data.read_parquet(
-            str(path), concurrency=read_concurrency, num_cpus=num_cpus,
+            str(path), concurrency=1, num_cpus=num_cpus,
             file_extensions=["parquet"]).select_columns(list(CORE_COLUMNS))
         dataset = dataset.map_batches(
             EpisodeStreamRelabeler, fn_constructor_kwargs={"goal_config": config,

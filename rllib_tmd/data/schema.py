@@ -12,6 +12,9 @@ A dataset is a directory::
         ...
     <root>/<env_name>-val/          validation split: a sibling directory, same layout
 
+(:func:`split_from_name` and :func:`val_path_for` implement this naming, also for OGBench's
+``<env_name>.npz`` / ``<env_name>-val.npz`` pairs.)
+
 Every Parquet shard holds **one row per state** (OGBench's "transitions"), in episode order:
 
 ==================  =======================================  ======================================
@@ -70,6 +73,7 @@ FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 SHARD_PREFIX = "episodes-"
 SHARD_SUFFIX = ".parquet"
+NPZ_SUFFIX = ".npz"
 VAL_SUFFIX = "-val"
 SPLITS = ("train", "val")
 
@@ -90,10 +94,25 @@ def shard_name(index: int) -> str:
     return f"{SHARD_PREFIX}{index:05d}{SHARD_SUFFIX}"
 
 
-def val_dir_for(train_dir: str | Path) -> Path:
-    """The validation split's directory for a train directory: ``<name>`` -> ``<name>-val``."""
-    train_dir = Path(train_dir)
-    return train_dir.with_name(train_dir.name + VAL_SUFFIX)
+def split_from_name(path: str | Path) -> tuple[str, str]:
+    """``.../pointmaze-medium-navigate-v0-val.npz`` -> ``("pointmaze-medium-navigate-v0", "val")``.
+
+    Works for ``.npz`` files and dataset directories (``<name>`` / ``<name>-val``).
+    """
+    name = Path(path).name
+    if name.endswith(NPZ_SUFFIX):
+        name = name[: -len(NPZ_SUFFIX)]
+    if name.endswith(VAL_SUFFIX):
+        return name[: -len(VAL_SUFFIX)], "val"
+    return name, "train"
+
+
+def val_path_for(path: str | Path) -> Path:
+    """The validation split beside a train split: ``<name>-val/`` or ``<name>-val.npz``."""
+    path = Path(path)
+    if path.name.endswith(NPZ_SUFFIX):
+        return path.with_name(path.name[: -len(NPZ_SUFFIX)] + VAL_SUFFIX + NPZ_SUFFIX)
+    return path.with_name(path.name + VAL_SUFFIX)
 
 
 # --------------------------------------------------------------------------------------------

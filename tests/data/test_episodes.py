@@ -1,5 +1,7 @@
 """Loading datasets: rllib_tmd/data/episodes.py."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -41,6 +43,30 @@ def test_ray_data_pyarrow_and_npz_readers_agree(ray_session, converted):
     assert through_ray.num_episodes == len(LENGTHS)
     index = through_ray.episode_index()
     assert len(index.rows) == sum(LENGTHS) - len(LENGTHS)
+
+
+def test_ray_reader_does_not_hang_when_every_cpu_is_taken(ray_session, converted):
+    """Ray Data's listing task needs a free CPU; the reader falls back to pyarrow instead."""
+    import ray
+
+    @ray.remote(num_cpus=1)
+    class Holder:
+        def ready(self):
+            return True
+
+    total = int(ray.cluster_resources()["CPU"])
+    holders = [Holder.remote() for _ in range(total)]
+    try:
+        ray.get([h.ready.remote() for h in holders], timeout=60)
+        with pytest.warns(RuntimeWarning, match="no free CPU"):
+            episodes = read_episodes(converted[2])
+        _assert_same(episodes, converted[0])
+    finally:
+        for holder in holders:
+            ray.kill(holder)
+        deadline = time.monotonic() + 30
+        while ray.available_resources().get("CPU", 0) < total and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def test_extra_columns_on_request(converted):

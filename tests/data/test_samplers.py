@@ -221,6 +221,20 @@ def make_episodes_from(arrays):
     return EpisodeArrays.from_arrays(arrays["observations"], arrays["actions"], arrays["terminals"])
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_torch_sampler_on_cuda(episodes):
+    sampler = TorchSampler(episodes, STITCH, device="cuda", seed=4)
+    batch = sampler.sample(40_000)
+    assert all(v.is_cuda and v.dtype == torch.float32 for v in batch.values())
+    again = TorchSampler(episodes, STITCH, device="cuda", seed=4).sample(40_000)
+    assert all(torch.equal(batch[k], again[k]) for k in BATCH_KEYS)
+    ours = _offsets({k: v.cpu() for k, v in batch.items()})
+    reference = _offsets(NumpySampler(episodes, STITCH, seed=4).sample(40_000))
+    assert ours[3][0].all() and (ours[0] >= 1).all()
+    for i in range(3):
+        assert ks_statistic(ours[i], reference[i]) < ks_threshold(40_000, 40_000)
+
+
 def test_make_sampler_rejects_unknown_kind(episodes):
     with pytest.raises(ValueError, match="kind"):
         make_sampler(episodes, kind="jax")

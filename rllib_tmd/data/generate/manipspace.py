@@ -18,12 +18,17 @@ Follows OGBench's ``data_gen_scripts/generate_manipspace.py`` with the flags of 
 
 The official env, controller and oracles are used unchanged (they are the recipe), so this runs
 at the env's own speed (~1-4 ms per step). They draw from numpy's global RNG, the env's
-``np_random`` and the action space's RNG; all three are seeded per episode (the caller's global
-numpy state is restored afterwards), which makes the output independent of ``workers``.
+``np_random`` and an (unseedable) action-space RNG for random actions, which we replace by an
+equivalent uniform draw; all are seeded per episode (the caller's global numpy state is restored
+afterwards). The env also carries its last task targets across resets (visible to the first
+oracle action after a task switch); that carried state is fixed per context and restored before
+every episode. Together this makes an episode a function of its seed alone, independent of
+``workers`` and of the episodes collected before it.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from functools import partial
@@ -117,6 +122,33 @@ class ManipspaceContext:
         )
         self.oracles = make_scene_oracles(self.env, self.recipe)
         self.unhealthy_episodes = 0  # discarded by the health check (diagnostics)
+        self._carried_state = self._seeded_carried_state()
+
+    def _seeded_carried_state(self) -> dict[str, object]:
+        """Env state that survives ``reset``, after one seeded reset.
+
+        The scene env keeps its last task targets (``_target_*`` attributes, target sites in the
+        model) across resets, and the first oracle action after a task switch still sees them
+        through the previous step's ``info``. ``gymnasium.make`` already reset the env once with
+        an unseeded RNG, so we fix this carried state and restore it before every episode.
+        """
+        saved = np.random.get_state()
+        try:
+            self.env.reset(seed=0)
+        finally:
+            np.random.set_state(saved)
+        env = self.env.unwrapped
+        state = {k: copy.deepcopy(v) for k, v in vars(env).items() if k.startswith("_target")}
+        state["site_pos"] = env._model.site_pos.copy()
+        return state
+
+    def restore_carried_state(self) -> None:
+        env = self.env.unwrapped
+        for key, value in self._carried_state.items():
+            if key == "site_pos":
+                env._model.site_pos[:] = value
+            else:
+                setattr(env, key, copy.deepcopy(value))
 
 
 def rollout_manip_episode(
@@ -125,21 +157,29 @@ def rollout_manip_episode(
     """One healthy episode: ``observations``/``actions``/``qpos``/``qvel`` float32 and
     ``button_states`` int64, each [T, ...]. Seeds every RNG the env and oracles use."""
     global_seed, env_seed, action_seed = (int(s) for s in seed.generate_state(3))
+    random_actions = np.random.default_rng(action_seed)
     saved = np.random.get_state()
     np.random.seed(global_seed)
-    ctx.env.action_space.seed(action_seed)
+    ctx.restore_carried_state()
     try:
-        episode = _collect_once(ctx, reset_seed=env_seed)
+        episode = _collect_once(ctx, random_actions, env_seed)
         while not scene_episode_is_healthy(episode["qpos"]):
             ctx.unhealthy_episodes += 1
-            episode = _collect_once(ctx, reset_seed=None)  # the script simply tries again
+            episode = _collect_once(ctx, random_actions)  # the script simply tries again
     finally:
         np.random.set_state(saved)
     return episode
 
 
-def _collect_once(ctx: ManipspaceContext, reset_seed: int | None) -> dict[str, np.ndarray]:
-    """The script's inner loop for one attempt at an episode."""
+def _collect_once(
+    ctx: ManipspaceContext, random_actions: np.random.Generator, reset_seed: int | None = None
+) -> dict[str, np.ndarray]:
+    """The script's inner loop for one attempt at an episode.
+
+    Random actions are uniform in [-1, 1]^5 like ``env.action_space.sample()``, drawn from
+    ``random_actions``: the manipspace env builds a fresh, unseeded ``Box`` on every
+    ``action_space`` access, so sampling from it can never be made deterministic.
+    """
     env, recipe, oracles = ctx.env, ctx.recipe, ctx.oracles
     markov = recipe.dataset_type == "noisy"
     ob, info = env.reset(seed=reset_seed)
@@ -152,7 +192,7 @@ def _collect_once(ctx: ManipspaceContext, reset_seed: int | None) -> dict[str, n
     done = False
     while not done:
         if np.random.rand() < recipe.p_random_action:
-            action = env.action_space.sample()
+            action = random_actions.uniform(-1.0, 1.0, size=5).astype(np.float32)
         else:
             action = np.array(oracle.select_action(ob, info))
             if markov:

@@ -13,7 +13,7 @@ contiguous load. No kernel ever holds more than one tile of pairs:
 * backward: one kernel, run once for dy and once for dx (with the pair matrices transposed).
   It computes the gradient of the "own" side (columns of a tile) and reduces over the "other"
   side (rows of a tile): the max part scatters the upstream gradient onto the stored argmax
-  with an unrolled compare-and-add over the max dims; the l2 part is two small GEMMs. When the
+  with a compare-and-add per max dim; the l2 part is two small GEMMs. When the
   own side has too few tiles to fill the GPU, the other side is split into ranges whose
   partial sums torch adds up afterwards. No atomics: gradients are bit-for-bit reproducible.
 """
@@ -48,9 +48,9 @@ class MRNKernelConfig:
     block_b: int = 128
     block_c: int = 64
     num_warps: int = 4
-    bwd_block_other: int = 32
+    bwd_block_other: int = 128
     bwd_block_own: int = 64
-    bwd_num_warps: int = 2
+    bwd_num_warps: int = 4
     dot_precision: str = "tf32x3"
     min_programs: int = 1024
     k_split: int | None = None
@@ -195,7 +195,7 @@ def _mrn_bwd_kernel(
         pair_offsets = rows[:, None] * N_OWN + cols[None, :]
         g = tl.load(grad_e + pair_offsets, mask=tile_ok, other=0.0).to(tl.float32) * (1.0 / K)
         arg = tl.load(arg_ek + pair_offsets, mask=tile_ok, other=255)
-        for h in tl.static_range(HM):
+        for h in range(HM):
             g_h = tl.sum(tl.where(arg == h, g, 0.0), axis=0)
             d_max_t += tl.where(hm[:, None] == h, g_h[None, :], 0.0)
         if HL > 0:
@@ -368,28 +368,29 @@ class MRNPairwiseFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, y, num_components, max_dim, eps, config):
-        xc, yc = center_pair(x, y)
+        # Centre in float32 so that bf16/fp16 inputs lose nothing before the kernels.
+        xc, yc = center_pair(x.float(), y.float())
         xt = _component_major(xc, num_components)
         yt = _component_major(yc, num_components)
         need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1])
         out, arg, arg_t = mrn_forward(xt, yt, eps, max_dim, any(need), config)
         if any(need):
             ctx.save_for_backward(xt, yt, arg, arg_t)
-        ctx.setup = (max_dim, eps, config, need)
-        return out
+        ctx.setup = (max_dim, eps, config, need, x.dtype)
+        return out.to(x.dtype)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
         xt, yt, arg, arg_t = ctx.saved_tensors
-        max_dim, eps, config, need = ctx.setup
+        max_dim, eps, config, need, dtype = ctx.setup
         dx = dy = None
         if need[0]:
             grad_t = grad_out.transpose(1, 2).contiguous()
-            dx = mrn_backward_side(xt, yt, grad_t, arg_t, eps, max_dim, 1.0, config)
+            dx = mrn_backward_side(xt, yt, grad_t, arg_t, eps, max_dim, 1.0, config).to(dtype)
         if need[1]:
             grad = grad_out.contiguous()
-            dy = mrn_backward_side(yt, xt, grad, arg, eps, max_dim, -1.0, config)
+            dy = mrn_backward_side(yt, xt, grad, arg, eps, max_dim, -1.0, config).to(dtype)
         return dx, dy, None, None, None, None
 
 
