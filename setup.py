@@ -23,7 +23,7 @@ setup(
         "pyyaml",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6", "ruff>=0.5"],
+        "test": ["pytest>=8", "hypothesis>=6", "ruff>=0.5", "triton>=3.7"],
         "triton": ["triton>=3.0"],
     },
     entry_points={"console_scripts": ["rllib-tmd=rllib_tmd.cli:main"]},
