@@ -35,11 +35,14 @@ def test_train_evaluate_checkpoint_restore_in_fresh_process(ray_session, tiny_po
         TMDConfig()
         .offline_data(input_=str(tiny_pointmaze["train"]))
         .training(**TINY_TRAINING)
+        .evaluation(evaluation_interval=2)
         .debugging(seed=3)
     )
     algo = config.build_algo()
     results = [algo.train() for _ in range(2)]
     assert results[-1]["num_updates_lifetime"] == 10
+    assert "evaluation" not in results[0]
+    assert 0.0 <= results[-1]["evaluation"]["ogbench"]["success/overall"] <= 1.0
     learner = results[-1]["learners"]["default_policy"]
     for key in (
         "contrastive_loss",
