@@ -55,8 +55,9 @@ def grads_of(module_part):
     return [p.grad for p in module_part.parameters()]
 
 
-def test_forward_train_shapes():
-    out = make_module().forward_train(random_batch())
+@pytest.mark.parametrize("head", [{}, {"quasimetric": "iqe"}, {"mrn_variant": "max"}])
+def test_forward_train_shapes(head):
+    out = make_module(**head).forward_train(random_batch())
     assert out[DIST_SA_G].shape == (2, B, B)
     assert out[DIST_NEXT_G].shape == (2, B, B)
     assert out[DIST_S_SA].shape == (2, B)
