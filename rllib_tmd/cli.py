@@ -24,6 +24,22 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from rllib_tmd.experiments import run_tuned_example
+
+    run_tuned_example(
+        args.file,
+        seed=args.seed,
+        num_samples=args.num_samples,
+        num_gpus=args.num_gpus,
+        stop_updates=args.stop_updates,
+        overrides=args.override,
+        generate=args.generate,
+        storage=args.output,
+    )
+    return 0
+
+
 def _cmd_make_dataset(args: argparse.Namespace) -> int:
     from rllib_tmd.data.catalog import make_dataset
 
@@ -73,6 +89,27 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--eval-episodes", type=int, default=10, help="episodes per task")
     quick.add_argument("--seed", type=int, default=0)
     quick.set_defaults(func=_cmd_quickstart)
+
+    train = sub.add_parser(
+        "train", help="run a tuned-example YAML (RLlib/Tune experiment spec) with Tune"
+    )
+    train.add_argument(
+        "--file", required=True, help="e.g. tuned_examples/tmd/pointmaze-medium-navigate.yaml"
+    )
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--num-samples", type=int, default=None, help="trials (e.g. seeds)")
+    train.add_argument("--num-gpus", type=float, default=None, help="GPUs per learner")
+    train.add_argument("--stop-updates", type=int, default=None, help="stop after N updates")
+    train.add_argument(
+        "--override",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides (values parsed as YAML), or stop.KEY=VALUE",
+    )
+    train.add_argument("--generate", action="store_true", help="generate a missing dataset")
+    train.add_argument("--output", default="runs", help="Tune storage folder")
+    train.set_defaults(func=_cmd_train)
 
     make = sub.add_parser("make-dataset", help="generate an OGBench dataset locally (no internet)")
     make.add_argument("name", help="e.g. pointmaze-medium-navigate-v0")

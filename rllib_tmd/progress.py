@@ -43,10 +43,12 @@ class ProgressLine:
 
     def update(self, result: dict[str, Any]) -> str:
         done = num_updates(result)
-        if self.start_updates is None:
-            self.start_updates = done - self.updates_per_iteration
-        elapsed = time.perf_counter() - self.start
-        rate = (done - self.start_updates) / max(elapsed, 1e-9)
+        now = time.perf_counter()
+        if self.start_updates is None:  # first result: rate of this iteration alone
+            self.start, self.start_updates = now, done
+            rate = self.updates_per_iteration / max(float(result.get("time_this_iter_s", 0)), 1e-9)
+        else:
+            rate = (done - self.start_updates) / max(now - self.start, 1e-9)
         success = result.get("evaluation", {}).get("ogbench", {}).get("success/overall")
         if success is not None:
             self.last_success = success

@@ -129,9 +129,13 @@ class TMDConfig(AlgorithmConfig):
 
     def update_from_dict(self, config_dict: dict[str, Any]) -> TMDConfig:
         """Like RLlib's, but an unknown key is an error naming the key (not silently set)."""
-        known = set(vars(self)) | _SPECIAL_DICT_KEYS
+        settable = {k for k, v in vars(type(self)).items() if isinstance(v, property) and v.fset}
+        for base in type(self).__mro__:
+            settable |= {k for k, v in vars(base).items() if isinstance(v, property) and v.fset}
+        known = set(vars(self)) | settable | _SPECIAL_DICT_KEYS
         unknown = {self._translate_special_keys(k, warn_deprecated=False) for k in config_dict}
-        unknown -= known
+        # Tune injects its own dunder keys (`__trial_info__`, `__stdout_file__`, ...).
+        unknown = {k for k in unknown - known if not (k.startswith("__") and k.endswith("__"))}
         if unknown:
             raise ValueError(_unknown_keys_message(unknown, known))
         return super().update_from_dict(config_dict)

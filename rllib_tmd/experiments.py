@@ -1,0 +1,264 @@
+"""Tuned-example YAML files (RLlib/Tune experiment specs) and running them with Tune.
+
+A file holds one experiment ``{name: {run: TMD, config: {...}, stop: {...},
+checkpoint_config: {...}}}``, so it also works with ``ray.tune.run_experiments`` after
+``import rllib_tmd``. ``rllib-tmd train --file X.yaml`` validates it, resolves the dataset,
+runs it with a live progress line and writes a Markdown table and a success plot at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rllib_tmd.tmd.tmd import TMD_KEYS, TMDConfig
+
+SPEC_KEYS = {"run", "config", "stop", "checkpoint_config", "num_samples", "storage_path"}
+
+
+class ExperimentFileError(ValueError):
+    """A tuned-example file is malformed; the message names the file and the key."""
+
+
+def load_experiment(path: str | Path) -> tuple[str, dict[str, Any]]:
+    """Reads and validates one experiment spec; returns ``(name, spec)``."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExperimentFileError(f"{path}: no such file") from None
+    except yaml.YAMLError as err:
+        raise ExperimentFileError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise ExperimentFileError(
+            f"{path}: expected exactly one experiment `name: {{run: TMD, ...}}`"
+        )
+    name, spec = next(iter(raw.items()))
+    if not isinstance(spec, dict):
+        raise ExperimentFileError(f"{path}: experiment '{name}' must be a mapping")
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise ExperimentFileError(
+            f"{path}: unknown key(s) {sorted(unknown)} in experiment '{name}'; "
+            f"allowed: {sorted(SPEC_KEYS)}"
+        )
+    if spec.get("run") != "TMD":
+        raise ExperimentFileError(f"{path}: key 'run' must be 'TMD', got {spec.get('run')!r}")
+    validate_config_dict(spec.get("config") or {}, source=str(path))
+    return str(name), spec
+
+
+def validate_config_dict(config: dict[str, Any], source: str) -> None:
+    """Unknown keys and wrongly typed TMD values are errors naming the key."""
+    if not isinstance(config, dict):
+        raise ExperimentFileError(f"{source}: 'config' must be a mapping")
+    try:
+        TMDConfig().update_from_dict(config)
+    except ValueError as err:
+        raise ExperimentFileError(f"{source}: {err}") from None
+    for key, value in config.items():
+        if key in TMD_KEYS and not _type_matches(value, TMD_KEYS[key]):
+            expected = type(TMD_KEYS[key]).__name__ if TMD_KEYS[key] is not None else "str"
+            raise ExperimentFileError(
+                f"{source}: config key '{key}' has type {type(value).__name__} "
+                f"({value!r}); expected {expected}"
+            )
+
+
+def _type_matches(value: Any, default: Any) -> bool:
+    if default is None:
+        return value is None or isinstance(value, str)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, (tuple, list)):
+        return isinstance(value, (tuple, list))
+    return isinstance(value, type(default))
+
+
+def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``key=value`` (config key) or ``stop.key=value``; values parsed as YAML scalars."""
+    spec = copy.deepcopy(spec)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ExperimentFileError(f"--override {item!r}: expected key=value")
+        value = yaml.safe_load(text)
+        section, _, sub = key.partition(".")
+        if sub and section in ("stop", "checkpoint_config"):
+            spec.setdefault(section, {})[sub] = value
+        else:
+            spec.setdefault("config", {})[key.removeprefix("config.")] = value
+    validate_config_dict(spec.get("config") or {}, source="--override")
+    return spec
+
+
+def resolve_dataset(config: dict[str, Any], generate: bool, seed: int = 0) -> dict[str, Any]:
+    """Makes ``input_`` absolute (Tune runs trials in other folders); a missing dataset is
+    generated (``generate=True``) or named in an error with the command that makes it."""
+    config = dict(config)
+    if "input_" not in config:
+        raise ExperimentFileError("config key 'input_' (the dataset folder) is missing")
+    path = Path(config["input_"]).expanduser().resolve()
+    if not path.exists():
+        name = config.get("ogbench_env") or path.name
+        if not generate:
+            raise ExperimentFileError(
+                f"dataset {path} does not exist; create it with:\n"
+                f"  rllib-tmd make-dataset {name} --out {path.parent}\n"
+                "or pass --generate"
+            )
+        from rllib_tmd.data.catalog import make_dataset
+
+        make_dataset(name, path.parent, seed=seed)
+    config["input_"] = str(path)
+    return config
+
+
+def results_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of per-trial final success (rows: trial, updates, success keys)."""
+    tasks = [f"success/task{k}" for k in range(1, 6)]
+    lines = ["| trial | updates | " + " | ".join(t.split("/")[1] for t in tasks) + " | overall |"]
+    lines.append("|" + "---|" * (len(tasks) + 3))
+    for row in rows:
+        cells = [f"{100 * row[t]:.1f}" if t in row else "-" for t in [*tasks, "success/overall"]]
+        lines.append(f"| {row['trial']} | {row['updates']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_success(curves: dict[str, list[tuple[int, float]]], path: str | Path) -> Path:
+    """PNG of overall success (%) vs. updates, one line per trial."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for trial, points in curves.items():
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, [100 * y for y in ys], marker="o", label=trial)
+    ax.set_xlabel("gradient updates")
+    ax.set_ylabel("OGBench success (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def summarize(json_rows: list[dict[str, Any]], out_dir: str | Path) -> dict[str, Path]:
+    """Writes ``results.md``, ``results.json`` and ``success.png`` from per-trial histories.
+
+    ``json_rows``: one dict per trial with ``trial`` and ``history`` (a list of
+    ``{"updates": int, "success/...": float}`` evaluation points).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = []
+    curves = {}
+    for row in json_rows:
+        evals = [h for h in row["history"] if "success/overall" in h]
+        curves[row["trial"]] = [(h["updates"], h["success/overall"]) for h in evals]
+        last = evals[-1] if evals else {}
+        updates = row["history"][-1]["updates"] if row["history"] else 0
+        final.append({"trial": row["trial"], "updates": updates, **last})
+    table = results_table(final)
+    (out_dir / "results.md").write_text(table + "\n", encoding="utf-8")
+    (out_dir / "results.json").write_text(json.dumps(json_rows, indent=2), encoding="utf-8")
+    png = plot_success(curves, out_dir / "success.png")
+    return {"table": out_dir / "results.md", "json": out_dir / "results.json", "plot": png}
+
+
+class _ProgressCallback:
+    """Tune callback: one progress line per result and a per-trial evaluation history."""
+
+    def __init__(self, updates_per_iteration: int, total_updates: int | None) -> None:
+        from rllib_tmd.progress import ProgressLine
+
+        self._make_line = lambda: ProgressLine(updates_per_iteration, total_updates)
+        self.lines: dict[str, Any] = {}
+        self.history: dict[str, list[dict[str, Any]]] = {}
+
+    def on_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        line = self.lines.setdefault(trial_id, self._make_line())
+        print(f"[{trial_id}] ", end="")
+        line.update(result)
+        point = {"updates": int(result.get("num_updates_lifetime", 0))}
+        point.update(result.get("evaluation", {}).get("ogbench", {}))
+        self.history.setdefault(trial_id, []).append(point)
+
+
+def run_tuned_example(
+    path: str | Path,
+    *,
+    seed: int | None = None,
+    num_samples: int | None = None,
+    num_gpus: float | None = None,
+    stop_updates: int | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    generate: bool = False,
+    storage: str | Path = "runs",
+) -> dict[str, Any]:
+    """Runs one tuned example with Tune; returns the summary paths and per-trial histories."""
+    import ray
+    from ray import tune
+    from ray.tune import Callback, CheckpointConfig
+
+    name, spec = load_experiment(path)
+    spec = apply_overrides(spec, list(overrides))
+    config = dict(spec.get("config") or {})
+    if seed is not None:
+        config["seed"] = seed
+    if num_gpus is not None:
+        config["num_gpus_per_learner"] = num_gpus
+    config = resolve_dataset(config, generate, seed or 0)
+    stop = dict(spec.get("stop") or {})
+    if stop_updates is not None:
+        stop["num_updates_lifetime"] = stop_updates
+    progress = _ProgressCallback(
+        int(config.get("updates_per_iteration", TMD_KEYS["updates_per_iteration"])),
+        stop.get("num_updates_lifetime"),
+    )
+
+    class _TuneHook(Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):  # noqa: ANN001
+            progress.on_result(trial.trial_id, result)
+
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+    storage = Path(storage).expanduser().resolve()
+    trials = tune.run_experiments(
+        {
+            name: {
+                "run": "TMD",
+                "config": config,
+                "stop": stop,
+                "checkpoint_config": CheckpointConfig(**(spec.get("checkpoint_config") or {})),
+                "num_samples": num_samples or spec.get("num_samples", 1),
+                "storage_path": str(storage),
+            }
+        },
+        callbacks=[_TuneHook()],
+        verbose=0,
+        raise_on_failed_trial=False,
+    )
+    failed = [t for t in trials if t.status == "ERROR"]
+    rows = [{"trial": t.trial_id, "history": progress.history.get(t.trial_id, [])} for t in trials]
+    paths = summarize(rows, storage / name)
+    print((storage / name / "results.md").read_text(encoding="utf-8"))
+    print(f"Results: {paths['table']}\nPlot:    {paths['plot']}\nRuns:    {storage / name}")
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} trial(s) failed: "
+            + "; ".join(f"{t.trial_id}: {t.error_file}" for t in failed)
+        )
+    return {"paths": paths, "rows": rows}

@@ -1,0 +1,113 @@
+"""Tuned examples: every YAML file validates; bad files fail naming the key; a shortened
+`rllib-tmd train --file ...` run works end to end and writes its results."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rllib_tmd.experiments import (
+    ExperimentFileError,
+    apply_overrides,
+    load_experiment,
+    resolve_dataset,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TUNED = sorted((REPO / "tuned_examples" / "tmd").glob("*.yaml"))
+GENERATABLE = [
+    f"pointmaze-{m}-{k}"
+    for m in ("medium", "large", "giant", "teleport")
+    for k in ("navigate", "stitch")
+] + ["scene-play", "scene-noisy"]
+
+
+def test_there_is_a_tuned_example_for_every_generatable_dataset():
+    assert sorted(p.stem for p in TUNED) == sorted(GENERATABLE)
+
+
+@pytest.mark.parametrize("path", TUNED, ids=lambda p: p.stem)
+def test_every_tuned_example_loads_and_validates(path):
+    name, spec = load_experiment(path)
+    assert spec["run"] == "TMD" and name.startswith("tmd-")
+    config = spec["config"]
+    assert config["ogbench_env"] == f"{path.stem}-v0"
+    assert config["input_"].endswith(f"{path.stem}-v0")
+    assert spec["stop"]["num_updates_lifetime"] == 1_000_000
+
+
+def write(tmp_path, text):
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_bad_yaml_names_the_file(tmp_path):
+    with pytest.raises(ExperimentFileError, match="x.yaml: not valid YAML"):
+        load_experiment(write(tmp_path, "a: [1, 2"))
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    with pytest.raises(ExperimentFileError, match="'zetaa'"):
+        load_experiment(write(tmp_path, "e:\n  run: TMD\n  config: {zetaa: 0.1}\n"))
+
+
+def test_wrong_type_is_named(tmp_path):
+    with pytest.raises(ExperimentFileError, match="'alpha' has type str"):
+        load_experiment(write(tmp_path, "e:\n  run: TMD\n  config: {alpha: lots}\n"))
+
+
+def test_unknown_spec_key_and_wrong_algorithm(tmp_path):
+    with pytest.raises(ExperimentFileError, match="'stopp'"):
+        load_experiment(write(tmp_path, "e:\n  run: TMD\n  stopp: {}\n"))
+    with pytest.raises(ExperimentFileError, match="'run' must be 'TMD'"):
+        load_experiment(write(tmp_path, "e:\n  run: PPO\n"))
+
+
+def test_overrides_parse_yaml_values_and_are_validated():
+    spec = apply_overrides({"run": "TMD", "config": {}}, ["alpha=0.3", "stop.x=5"])
+    assert spec["config"]["alpha"] == 0.3 and spec["stop"]["x"] == 5
+    with pytest.raises(ExperimentFileError, match="'alhpa'"):
+        apply_overrides({"run": "TMD"}, ["alhpa=1"])
+
+
+def test_missing_dataset_error_names_the_command(tmp_path):
+    with pytest.raises(ExperimentFileError, match="rllib-tmd make-dataset pointmaze"):
+        resolve_dataset(
+            {"input_": str(tmp_path / "nope"), "ogbench_env": "pointmaze-x-v0"}, generate=False
+        )
+
+
+def test_train_command_runs_a_shortened_tuned_example(tiny_pointmaze_root, tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "rllib_tmd.cli",
+        "train",
+        "--file",
+        str(REPO / "tuned_examples/tmd/pointmaze-medium-navigate.yaml"),
+        "--stop-updates",
+        "20",
+        "--output",
+        str(tmp_path / "runs"),
+        "--override",
+        "latent_dim=32",
+        "hidden_dims=[64]",
+        "actor_hidden_dims=[64]",
+        "quasimetric_components=4",
+        "train_batch_size_per_learner=64",
+        "updates_per_iteration=10",
+        "evaluation_interval=2",
+        "eval_episodes_per_task=1",
+    ]
+    proc = subprocess.run(cmd, cwd=tiny_pointmaze_root, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "updates       20" in proc.stdout
+    out = tmp_path / "runs" / "tmd-pointmaze-medium-navigate"
+    rows = json.loads((out / "results.json").read_text())
+    assert rows[0]["history"][-1]["updates"] == 20
+    assert "success/overall" in rows[0]["history"][-1]
+    assert (out / "success.png").stat().st_size > 0
+    assert "| overall |" in (out / "results.md").read_text()
