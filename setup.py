@@ -16,6 +16,11 @@ setup(
         "torch>=2.4",
         "gymnasium>=1.0",
         "ogbench>=1.1",
+        # OGBench's datasets and envs were built on MuJoCo 3.x; generation is tested
+        # bit-exact against the official env with mujoco 3.2.7 / dm_control 1.0.27. With
+        # mujoco 4.0 the scene generator's determinism test fails, so stay on 3.x.
+        "mujoco>=3.1.6,<3.3",
+        "dm_control>=1.0.20,<1.0.28",
         "pyarrow>=14",
         "numpy>=1.24",
         "tqdm",
