@@ -25,8 +25,13 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from rllib_tmd.experiments import run_tuned_example
+    from rllib_tmd.experiments import resume_tuned_example, run_tuned_example
 
+    if args.resume:
+        resume_tuned_example(args.resume)
+        return 0
+    if not args.file:
+        raise SystemExit("rllib-tmd train: give --file X.yaml (or --resume RUN_DIR)")
     run_tuned_example(
         args.file,
         seed=args.seed,
@@ -93,9 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train", help="run a tuned-example YAML (RLlib/Tune experiment spec) with Tune"
     )
-    train.add_argument(
-        "--file", required=True, help="e.g. tuned_examples/tmd/pointmaze-medium-navigate.yaml"
-    )
+    train.add_argument("--file", help="e.g. tuned_examples/tmd/pointmaze-medium-navigate.yaml")
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--num-samples", type=int, default=None, help="trials (e.g. seeds)")
     train.add_argument("--num-gpus", type=float, default=None, help="GPUs per learner")
@@ -109,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--generate", action="store_true", help="generate a missing dataset")
     train.add_argument("--output", default="runs", help="Tune storage folder")
+    train.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue an interrupted run (runs/<experiment name>)",
+    )
     train.set_defaults(func=_cmd_train)
 
     make = sub.add_parser("make-dataset", help="generate an OGBench dataset locally (no internet)")

@@ -86,6 +86,7 @@ def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any
     spec = copy.deepcopy(spec)
     for item in overrides:
         key, sep, text = item.partition("=")
+        key = key.strip()
         if not sep:
             raise ExperimentFileError(f"--override {item!r}: expected key=value")
         value = yaml.safe_load(text)
@@ -179,22 +180,51 @@ def summarize(json_rows: list[dict[str, Any]], out_dir: str | Path) -> dict[str,
 
 
 class _ProgressCallback:
-    """Tune callback: one progress line per result and a per-trial evaluation history."""
+    """Tune callback: one progress line per trial result."""
 
     def __init__(self, updates_per_iteration: int, total_updates: int | None) -> None:
         from rllib_tmd.progress import ProgressLine
 
         self._make_line = lambda: ProgressLine(updates_per_iteration, total_updates)
         self.lines: dict[str, Any] = {}
-        self.history: dict[str, list[dict[str, Any]]] = {}
 
     def on_result(self, trial_id: str, result: dict[str, Any]) -> None:
         line = self.lines.setdefault(trial_id, self._make_line())
         print(f"[{trial_id}] ", end="")
         line.update(result)
-        point = {"updates": int(result.get("num_updates_lifetime", 0))}
+
+
+def trial_history(trial_dir: str | Path | None) -> list[dict[str, Any]]:
+    """Evaluation points ``{"updates", "success/..."}`` from a trial's ``result.json``
+    (Tune appends one JSON line per iteration, across resumes)."""
+    if trial_dir is None or not (Path(trial_dir) / "result.json").exists():
+        return []
+    history: dict[int, dict[str, Any]] = {}
+    for line in (Path(trial_dir) / "result.json").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        result = json.loads(line)
+        updates = int(result.get("num_updates_lifetime", 0))
+        point = {"updates": updates}
         point.update(result.get("evaluation", {}).get("ogbench", {}))
-        self.history.setdefault(trial_id, []).append(point)
+        history[updates] = point  # a resumed run may repeat an iteration: keep the last
+    return [history[k] for k in sorted(history)]
+
+
+SPEC_FILE = "rllib_tmd_experiment.json"
+
+
+def resume_tuned_example(run_dir: str | Path) -> dict[str, Any]:
+    """Continues an interrupted ``rllib-tmd train`` run from its last checkpoints."""
+    run_dir = Path(run_dir).expanduser().resolve()
+    spec_file = run_dir / SPEC_FILE
+    if not spec_file.exists():
+        raise ExperimentFileError(
+            f"{run_dir}: no {SPEC_FILE}; pass the experiment folder printed by "
+            "`rllib-tmd train` (runs/<experiment name>)"
+        )
+    saved = json.loads(spec_file.read_text(encoding="utf-8"))
+    return _run(saved["name"], saved["spec"], run_dir.parent, resume=True)
 
 
 def run_tuned_example(
@@ -208,11 +238,10 @@ def run_tuned_example(
     generate: bool = False,
     storage: str | Path = "runs",
 ) -> dict[str, Any]:
-    """Runs one tuned example with Tune; returns the summary paths and per-trial histories."""
-    import ray
-    from ray import tune
-    from ray.tune import Callback, CheckpointConfig
+    """Runs one tuned example with Tune; returns the summary paths and per-trial histories.
 
+    The resolved spec is saved in ``<storage>/<name>/`` so ``resume_tuned_example`` can
+    continue the run after an interruption."""
     name, spec = load_experiment(path)
     spec = apply_overrides(spec, list(overrides))
     config = dict(spec.get("config") or {})
@@ -224,6 +253,24 @@ def run_tuned_example(
     stop = dict(spec.get("stop") or {})
     if stop_updates is not None:
         stop["num_updates_lifetime"] = stop_updates
+    spec = {**spec, "config": config, "stop": stop}
+    if num_samples:
+        spec["num_samples"] = num_samples
+    storage = Path(storage).expanduser().resolve()
+    (storage / name).mkdir(parents=True, exist_ok=True)
+    (storage / name / SPEC_FILE).write_text(
+        json.dumps({"name": name, "spec": spec}, indent=2), encoding="utf-8"
+    )
+    return _run(name, spec, storage, resume=False)
+
+
+def _run(name: str, spec: dict[str, Any], storage: Path, resume: bool) -> dict[str, Any]:
+    """Runs (or resumes) one experiment with Tune and summarizes it."""
+    import ray
+    from ray import tune
+    from ray.tune import Callback, CheckpointConfig
+
+    config, stop = spec["config"], spec.get("stop") or {}
     progress = _ProgressCallback(
         int(config.get("updates_per_iteration", TMD_KEYS["updates_per_iteration"])),
         stop.get("num_updates_lifetime"),
@@ -235,7 +282,6 @@ def run_tuned_example(
 
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)
-    storage = Path(storage).expanduser().resolve()
     trials = tune.run_experiments(
         {
             name: {
@@ -243,16 +289,17 @@ def run_tuned_example(
                 "config": config,
                 "stop": stop,
                 "checkpoint_config": CheckpointConfig(**(spec.get("checkpoint_config") or {})),
-                "num_samples": num_samples or spec.get("num_samples", 1),
+                "num_samples": spec.get("num_samples", 1),
                 "storage_path": str(storage),
             }
         },
         callbacks=[_TuneHook()],
         verbose=0,
         raise_on_failed_trial=False,
+        resume=resume or None,
     )
     failed = [t for t in trials if t.status == "ERROR"]
-    rows = [{"trial": t.trial_id, "history": progress.history.get(t.trial_id, [])} for t in trials]
+    rows = [{"trial": t.trial_id, "history": trial_history(t.local_path)} for t in trials]
     paths = summarize(rows, storage / name)
     print((storage / name / "results.md").read_text(encoding="utf-8"))
     print(f"Results: {paths['table']}\nPlot:    {paths['plot']}\nRuns:    {storage / name}")

@@ -111,3 +111,67 @@ def test_train_command_runs_a_shortened_tuned_example(tiny_pointmaze_root, tmp_p
     assert "success/overall" in rows[0]["history"][-1]
     assert (out / "success.png").stat().st_size > 0
     assert "| overall |" in (out / "results.md").read_text()
+
+
+SMALL = [
+    "latent_dim=32",
+    "hidden_dims=[64]",
+    "actor_hidden_dims=[64]",
+    "quasimetric_components=4",
+    "train_batch_size_per_learner=64",
+    "updates_per_iteration=10",
+    "evaluation_interval=2",
+    "eval_episodes_per_task=1",
+    "checkpoint_config.checkpoint_frequency=1",
+]
+
+
+def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_pointmaze_root, tmp_path):
+    import os
+    import signal
+    import time
+
+    runs = tmp_path / "runs"
+    cmd = [
+        sys.executable,
+        "-m",
+        "rllib_tmd.cli",
+        "train",
+        "--file",
+        str(REPO / "tuned_examples/tmd/pointmaze-medium-navigate.yaml"),
+        "--stop-updates",
+        "60",
+        "--output",
+        str(runs),
+        "--override",
+        *SMALL,
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tiny_pointmaze_root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    run_dir = runs / "tmd-pointmaze-medium-navigate"
+    deadline = time.time() + 600
+    while time.time() < deadline and not list(run_dir.glob("*/checkpoint_000001")):
+        time.sleep(1)
+    assert list(run_dir.glob("*/checkpoint_000001")), "no checkpoint appeared"
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started
+    proc.wait(timeout=60)
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "rllib_tmd.cli", "train", "--resume", str(run_dir)],
+        cwd=tiny_pointmaze_root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    rows = json.loads((run_dir / "results.json").read_text())
+    assert len(rows) == 1
+    updates = [h["updates"] for h in rows[0]["history"]]
+    assert updates[-1] == 60 and updates == sorted(updates)
+    assert (run_dir / "success.png").exists() and (run_dir / "results.md").exists()
