@@ -175,3 +175,28 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_pointma
     updates = [h["updates"] for h in rows[0]["history"]]
     assert updates[-1] == 60 and updates == sorted(updates)
     assert (run_dir / "success.png").exists() and (run_dir / "results.md").exists()
+
+
+def test_tune_search_example_smoke(tiny_pointmaze_root, tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples/tune_search.py"),
+            "--smoke",
+            "--dataset",
+            str(tiny_pointmaze_root / "datasets/pointmaze-medium-navigate-v0"),
+            "--zetas",
+            "0.01",
+            "0.1",
+            "--alphas",
+            "0.03",
+            "--output",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("| 20 |") == 2
+    assert "best: zeta=" in proc.stdout

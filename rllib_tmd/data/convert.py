@@ -74,8 +74,9 @@ def _fixed_size_column(values: np.ndarray) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
 
 
-def _episode_index_columns(terminals: np.ndarray, start: int, stop: int,
-                           first_episode_id: int) -> tuple[np.ndarray, np.ndarray]:
+def _episode_index_columns(
+    terminals: np.ndarray, start: int, stop: int, first_episode_id: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``episode_id [n]`` int64 and ``t [n]`` int32 for rows ``[start, stop)``."""
     local = terminals[start:stop]
     starts = episode_starts(local)
@@ -87,8 +88,11 @@ def _episode_index_columns(terminals: np.ndarray, start: int, stop: int,
 
 def extra_column_specs(arrays: Mapping[str, np.ndarray]) -> dict[str, dict]:
     """``{name: {"dtype": str, "shape": [k] or []}}`` for every non-core array."""
-    return {name: {"dtype": np.asarray(a).dtype.name, "shape": list(np.asarray(a).shape[1:])}
-            for name, a in arrays.items() if name not in REQUIRED_KEYS + INDEX_COLUMNS}
+    return {
+        name: {"dtype": np.asarray(a).dtype.name, "shape": list(np.asarray(a).shape[1:])}
+        for name, a in arrays.items()
+        if name not in REQUIRED_KEYS + INDEX_COLUMNS
+    }
 
 
 def write_episode_shards(
@@ -109,8 +113,13 @@ def write_episode_shards(
     ``arrays``: ``observations [N, obs_dim]`` float32, ``actions [N, act_dim]`` float32,
     ``terminals [N]`` and optional extras ``[N]`` / ``[N, k]`` (any numeric dtype, kept as is).
     """
-    validate_arrays(arrays, source, kind="key", expected_obs_dim=expected_obs_dim,
-                    expected_from="expected_obs_dim")
+    validate_arrays(
+        arrays,
+        source,
+        kind="key",
+        expected_obs_dim=expected_obs_dim,
+        expected_from="expected_obs_dim",
+    )
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} exists and is not empty (pass overwrite=True)")
@@ -125,23 +134,40 @@ def write_episode_shards(
         shards, next_episode = [], 0
         for index, (start, stop) in enumerate(plan_shards(terminals, shard_rows)):
             episode_id, steps = _episode_index_columns(terminals, start, stop, next_episode)
-            columns = {"episode_id": episode_id, "t": steps,
-                       "observations": arrays["observations"][start:stop],
-                       "actions": arrays["actions"][start:stop],
-                       "terminals": terminals[start:stop].astype(np.float32, copy=False)}
+            columns = {
+                "episode_id": episode_id,
+                "t": steps,
+                "observations": arrays["observations"][start:stop],
+                "actions": arrays["actions"][start:stop],
+                "terminals": terminals[start:stop].astype(np.float32, copy=False),
+            }
             columns.update({name: arrays[name][start:stop] for name in extras})
-            table = pa.Table.from_arrays([_fixed_size_column(columns[f.name]) for f in schema],
-                                         schema=schema)
+            table = pa.Table.from_arrays(
+                [_fixed_size_column(columns[f.name]) for f in schema], schema=schema
+            )
             pq.write_table(table, tmp_dir / shard_name(index))
-            shards.append({"file": shard_name(index), "rows": stop - start,
-                           "episodes": int(episode_id[-1] - episode_id[0] + 1),
-                           "first_episode_id": int(episode_id[0]),
-                           "last_episode_id": int(episode_id[-1])})
+            shards.append(
+                {
+                    "file": shard_name(index),
+                    "rows": stop - start,
+                    "episodes": int(episode_id[-1] - episode_id[0] + 1),
+                    "first_episode_id": int(episode_id[0]),
+                    "last_episode_id": int(episode_id[-1]),
+                }
+            )
             next_episode = int(episode_id[-1]) + 1
         metadata = DatasetMetadata(
-            env_name=env_name, split=split, obs_dim=obs_dim, act_dim=act_dim,
-            num_episodes=next_episode, num_transitions=len(terminals), source_file=source_file,
-            source_sha256=source_sha256, extra_columns=extras, shards=shards)
+            env_name=env_name,
+            split=split,
+            obs_dim=obs_dim,
+            act_dim=act_dim,
+            num_episodes=next_episode,
+            num_transitions=len(terminals),
+            source_file=source_file,
+            source_sha256=source_sha256,
+            extra_columns=extras,
+            shards=shards,
+        )
         metadata.write(tmp_dir)
         validate_dataset_dir(tmp_dir)
         if out_dir.exists():
@@ -171,9 +197,17 @@ def convert_npz(
     npz_path = Path(npz_path)
     default_name, split = split_from_name(npz_path)
     return write_episode_shards(
-        load_npz(npz_path), out_dir, env_name=env_name or default_name, split=split,
-        shard_rows=shard_rows, source_file=npz_path.name, source_sha256=file_sha256(npz_path),
-        overwrite=overwrite, source=str(npz_path), expected_obs_dim=expected_obs_dim)
+        load_npz(npz_path),
+        out_dir,
+        env_name=env_name or default_name,
+        split=split,
+        shard_rows=shard_rows,
+        source_file=npz_path.name,
+        source_sha256=file_sha256(npz_path),
+        overwrite=overwrite,
+        source=str(npz_path),
+        expected_obs_dim=expected_obs_dim,
+    )
 
 
 def convert_ogbench_pair(
@@ -187,20 +221,24 @@ def convert_ogbench_pair(
     ``<out_root>/<name>/`` and ``<out_root>/<name>-val/``; their dims must agree."""
     npz_path = Path(npz_path)
     name, _ = split_from_name(npz_path)
-    train_dir = convert_npz(npz_path, Path(out_root) / name, shard_rows=shard_rows,
-                            overwrite=overwrite)
+    train_dir = convert_npz(
+        npz_path, Path(out_root) / name, shard_rows=shard_rows, overwrite=overwrite
+    )
     val_npz = val_path_for(npz_path)
     if not val_npz.is_file():
         return train_dir, None
-    val_dir = convert_npz(val_npz, val_path_for(train_dir), env_name=name,
-                          shard_rows=shard_rows, overwrite=overwrite)
-    validate_split_pair(DatasetMetadata.read(train_dir), DatasetMetadata.read(val_dir),
-                        str(train_dir), str(val_dir))
+    val_dir = convert_npz(
+        val_npz, val_path_for(train_dir), env_name=name, shard_rows=shard_rows, overwrite=overwrite
+    )
+    validate_split_pair(
+        DatasetMetadata.read(train_dir), DatasetMetadata.read(val_dir), str(train_dir), str(val_dir)
+    )
     return train_dir, val_dir
 
 
-def parquet_to_arrays(directory: str | Path, *, include_index: bool = False
-                      ) -> dict[str, np.ndarray]:
+def parquet_to_arrays(
+    directory: str | Path, *, include_index: bool = False
+) -> dict[str, np.ndarray]:
     """A Parquet dataset directory back as OGBench-layout arrays (validated, pyarrow reader).
 
     Returns ``observations``, ``actions``, ``terminals`` (float32) and every extra column with

@@ -63,9 +63,12 @@ class EpisodeArrays:
         arrays = {"observations": observations, "actions": actions, "terminals": terminals}
         validate_arrays(arrays, source)
         terminals = np.asarray(terminals, dtype=np.float32)
-        meta = {"obs_dim": observations.shape[1], "act_dim": actions.shape[1],
-                "num_transitions": len(terminals),
-                "num_episodes": int(np.count_nonzero(terminals))}
+        meta = {
+            "obs_dim": observations.shape[1],
+            "act_dim": actions.shape[1],
+            "num_transitions": len(terminals),
+            "num_episodes": int(np.count_nonzero(terminals)),
+        }
         meta.update(metadata or {})
         return cls(observations, actions, terminals, meta)
 
@@ -107,35 +110,48 @@ def load_npz(path: str | Path, keys: Iterable[str] | None = None) -> dict[str, n
             names = list(npz.files) if keys is None else list(keys)
             missing = [k for k in names if k not in npz.files]
             if missing:
-                raise DatasetError(f"{path}: missing key(s) {missing} "
-                                   f"(present: {sorted(npz.files)})")
+                raise DatasetError(
+                    f"{path}: missing key(s) {missing} (present: {sorted(npz.files)})"
+                )
             arrays = {}
             for key in names:
                 try:
                     arrays[key] = npz[key]
                 except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-                    raise DatasetError(f"{path}: key '{key}' cannot be read (truncated or "
-                                       f"corrupt file?): {err}") from err
+                    raise DatasetError(
+                        f"{path}: key '{key}' cannot be read (truncated or corrupt file?): {err}"
+                    ) from err
     except DatasetError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DatasetError(f"{path}: not a readable .npz file (truncated or corrupt?): "
-                           f"{err}") from err
+        raise DatasetError(
+            f"{path}: not a readable .npz file (truncated or corrupt?): {err}"
+        ) from err
     return arrays
 
 
-def _read_npz(path: Path, expected_obs_dim: int | None, extra_columns: Sequence[str]
-              ) -> EpisodeArrays:
+def _read_npz(
+    path: Path, expected_obs_dim: int | None, extra_columns: Sequence[str]
+) -> EpisodeArrays:
     arrays = load_npz(path, keys=[*REQUIRED_KEYS, *extra_columns])
-    validate_arrays(arrays, str(path), kind="key", expected_obs_dim=expected_obs_dim,
-                    expected_from="expected_obs_dim")
+    validate_arrays(
+        arrays,
+        str(path),
+        kind="key",
+        expected_obs_dim=expected_obs_dim,
+        expected_from="expected_obs_dim",
+    )
     env_name, split = split_from_name(path)
     terminals = arrays["terminals"].astype(np.float32, copy=False)
-    metadata = {"env_name": env_name, "split": split, "source_file": path.name,
-                "obs_dim": arrays["observations"].shape[1],
-                "act_dim": arrays["actions"].shape[1],
-                "num_episodes": int(np.count_nonzero(terminals)),
-                "num_transitions": len(terminals)}
+    metadata = {
+        "env_name": env_name,
+        "split": split,
+        "source_file": path.name,
+        "obs_dim": arrays["observations"].shape[1],
+        "act_dim": arrays["actions"].shape[1],
+        "num_episodes": int(np.count_nonzero(terminals)),
+        "num_transitions": len(terminals),
+    }
     extras = {k: arrays[k] for k in extra_columns}
     return EpisodeArrays(arrays["observations"], arrays["actions"], terminals, metadata, extras)
 
@@ -147,22 +163,26 @@ def _read_npz(path: Path, expected_obs_dim: int | None, extra_columns: Sequence[
 
 def _row_spec(name: str, metadata: DatasetMetadata) -> tuple[np.dtype, tuple[int, ...]]:
     """Numpy dtype and per-row shape of a column."""
-    fixed = {"episode_id": (np.int64, ()), "t": (np.int32, ()),
-             "observations": (np.float32, (metadata.obs_dim,)),
-             "actions": (np.float32, (metadata.act_dim,)), "terminals": (np.float32, ())}
+    fixed = {
+        "episode_id": (np.int64, ()),
+        "t": (np.int32, ()),
+        "observations": (np.float32, (metadata.obs_dim,)),
+        "actions": (np.float32, (metadata.act_dim,)),
+        "terminals": (np.float32, ()),
+    }
     if name in fixed:
         dtype, shape = fixed[name]
         return np.dtype(dtype), shape
     if name not in metadata.extra_columns:
-        raise DatasetError(f"column '{name}' is not in this dataset (extra columns: "
-                           f"{sorted(metadata.extra_columns)})")
+        raise DatasetError(
+            f"column '{name}' is not in this dataset (extra columns: "
+            f"{sorted(metadata.extra_columns)})"
+        )
     spec = metadata.extra_columns[name]
     return np.dtype(spec["dtype"]), tuple(spec["shape"])
 
 
-def allocate_columns(
-    columns: Sequence[str], metadata: DatasetMetadata
-) -> dict[str, np.ndarray]:
+def allocate_columns(columns: Sequence[str], metadata: DatasetMetadata) -> dict[str, np.ndarray]:
     """Empty ``[N, ...]`` arrays for ``columns`` (filled shard by shard: one copy in memory)."""
     out = {}
     for name in columns:
@@ -184,28 +204,29 @@ def column_to_numpy(column: pa.ChunkedArray | pa.Array, name: str, source: str) 
     return array.to_numpy(zero_copy_only=False)
 
 
-def fill_from_table(out: Mapping[str, np.ndarray], table: pa.Table, offset: int,
-                    source: str) -> int:
+def fill_from_table(
+    out: Mapping[str, np.ndarray], table: pa.Table, offset: int, source: str
+) -> int:
     """Copy ``table``'s rows into ``out[name][offset:]``; returns the new offset."""
     stop = offset + table.num_rows
     for name, target in out.items():
         if stop > len(target):
-            raise DatasetError(f"{source}: more rows than metadata.json's num_transitions "
-                               f"({len(target)})")
+            raise DatasetError(
+                f"{source}: more rows than metadata.json's num_transitions ({len(target)})"
+            )
         target[offset:stop] = column_to_numpy(table.column(name), name, source)
     return stop
 
 
-def _read_with_pyarrow(
-    infos: Sequence[ShardInfo], out: Mapping[str, np.ndarray]
-) -> int:
+def _read_with_pyarrow(infos: Sequence[ShardInfo], out: Mapping[str, np.ndarray]) -> int:
     offset = 0
     for info in infos:
         try:
             table = pq.read_table(info.path, columns=list(out))
         except (pa.ArrowException, OSError) as err:
-            raise DatasetError(f"{info.path}: cannot read data (truncated or corrupt?): "
-                               f"{err}") from err
+            raise DatasetError(
+                f"{info.path}: cannot read data (truncated or corrupt?): {err}"
+            ) from err
         offset = fill_from_table(out, table, offset, str(info.path))
     return offset
 
@@ -225,18 +246,22 @@ def free_ray_cpus() -> float | None:
 
 
 def _read_with_ray(
-    directory: Path, infos: Sequence[ShardInfo], out: Mapping[str, np.ndarray],
+    directory: Path,
+    infos: Sequence[ShardInfo],
+    out: Mapping[str, np.ndarray],
     concurrency: int,
 ) -> int:
     import ray.data
 
-    dataset = ray.data.read_parquet(str(directory), concurrency=concurrency,
-                                    file_extensions=["parquet"]).select_columns(list(out))
+    dataset = ray.data.read_parquet(
+        str(directory), concurrency=concurrency, file_extensions=["parquet"]
+    ).select_columns(list(out))
     dataset.context.execution_options.preserve_order = True
     offset = 0
     try:
-        for table in dataset.iter_batches(batch_size=None, batch_format="pyarrow",
-                                          prefetch_batches=1):
+        for table in dataset.iter_batches(
+            batch_size=None, batch_format="pyarrow", prefetch_batches=1
+        ):
             offset = fill_from_table(out, table, offset, str(directory))
     except DatasetError:
         raise
@@ -277,8 +302,12 @@ def read_parquet_columns(
     out = allocate_columns(names, metadata)
     free = free_ray_cpus() if engine == "ray" else None
     if free is not None and free < 1.0:
-        warnings.warn(f"{directory}: no free CPU in the Ray cluster, so Ray Data would wait "
-                      "forever; reading with pyarrow instead", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{directory}: no free CPU in the Ray cluster, so Ray Data would wait "
+            "forever; reading with pyarrow instead",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         engine = "pyarrow"
     if engine == "ray":
         rows = _read_with_ray(directory, infos, out, concurrency)
@@ -287,11 +316,14 @@ def read_parquet_columns(
     else:
         raise ValueError(f"engine must be 'ray' or 'pyarrow', got {engine!r}")
     if rows != metadata.num_transitions:
-        raise DatasetError(f"{directory}: read {rows} rows, but metadata.json says "
-                           f"num_transitions={metadata.num_transitions}")
+        raise DatasetError(
+            f"{directory}: read {rows} rows, but metadata.json says "
+            f"num_transitions={metadata.num_transitions}"
+        )
     _sort_if_needed(out)
-    validate_arrays(out, str(directory), kind="column",
-                    locate=shard_locator(infos, out["episode_id"]))
+    validate_arrays(
+        out, str(directory), kind="column", locate=shard_locator(infos, out["episode_id"])
+    )
     return out, metadata
 
 
@@ -311,12 +343,21 @@ def read_episodes(
     """
     path = Path(path)
     if path.is_dir():
-        columns, metadata = read_parquet_columns(path, extra_columns, engine=engine,
-                                                 expected_obs_dim=expected_obs_dim,
-                                                 concurrency=concurrency)
+        columns, metadata = read_parquet_columns(
+            path,
+            extra_columns,
+            engine=engine,
+            expected_obs_dim=expected_obs_dim,
+            concurrency=concurrency,
+        )
         extras = {k: columns[k] for k in extra_columns}
-        return EpisodeArrays(columns["observations"], columns["actions"], columns["terminals"],
-                             metadata.to_dict(), extras)
+        return EpisodeArrays(
+            columns["observations"],
+            columns["actions"],
+            columns["terminals"],
+            metadata.to_dict(),
+            extras,
+        )
     if path.suffix == NPZ_SUFFIX:
         return _read_npz(path, expected_obs_dim, extra_columns)
     if not path.exists():
@@ -337,8 +378,9 @@ def read_train_val(
     if not val_path.exists():
         return train, None
     val = read_episodes(val_path, expected_obs_dim, engine=engine, concurrency=concurrency)
-    validate_split_pair(_as_metadata(train, path), _as_metadata(val, val_path), str(path),
-                        str(val_path))
+    validate_split_pair(
+        _as_metadata(train, path), _as_metadata(val, val_path), str(path), str(val_path)
+    )
     return train, val
 
 
@@ -347,4 +389,3 @@ def _as_metadata(episodes: EpisodeArrays, path: Path) -> DatasetMetadata:
     raw.setdefault("env_name", split_from_name(path)[0])
     raw.setdefault("split", split_from_name(path)[1])
     return DatasetMetadata.from_dict(raw, str(path))
-

@@ -78,27 +78,39 @@ class GoalConfig:
         if not 0.0 < self.discount < 1.0:
             raise ValueError(f"GoalConfig.discount must be in (0, 1), got {self.discount}")
         for role in ("value", "actor"):
-            probs = {name: getattr(self, f"{role}_{name}")
-                     for name in ("p_curgoal", "p_trajgoal", "p_randomgoal")}
+            probs = {
+                name: getattr(self, f"{role}_{name}")
+                for name in ("p_curgoal", "p_trajgoal", "p_randomgoal")
+            }
             negative = {k: v for k, v in probs.items() if v < 0}
             if negative:
-                raise ValueError(f"GoalConfig: {role} goal probabilities must be >= 0, "
-                                 f"got {negative}")
+                raise ValueError(
+                    f"GoalConfig: {role} goal probabilities must be >= 0, got {negative}"
+                )
             total = sum(probs.values())
             if not math.isclose(total, 1.0, rel_tol=0.0, abs_tol=1e-6):
                 raise ValueError(
                     f"GoalConfig: {role}_p_curgoal + {role}_p_trajgoal + {role}_p_randomgoal "
-                    f"must sum to 1, got {total} ({probs})")
+                    f"must sum to 1, got {total} ({probs})"
+                )
 
     @property
     def value_mix(self) -> GoalMix:
-        return GoalMix(self.value_p_curgoal, self.value_p_trajgoal, self.value_p_randomgoal,
-                       self.value_geom_sample)
+        return GoalMix(
+            self.value_p_curgoal,
+            self.value_p_trajgoal,
+            self.value_p_randomgoal,
+            self.value_geom_sample,
+        )
 
     @property
     def actor_mix(self) -> GoalMix:
-        return GoalMix(self.actor_p_curgoal, self.actor_p_trajgoal, self.actor_p_randomgoal,
-                       self.actor_geom_sample)
+        return GoalMix(
+            self.actor_p_curgoal,
+            self.actor_p_trajgoal,
+            self.actor_p_randomgoal,
+            self.actor_geom_sample,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,8 +212,9 @@ def random_index(u: Array, num_rows: int) -> Array:
     return uniform_index(u, num_rows)
 
 
-def trajectory_goal_index(idx: Array, u: Array, episode_end: Array, geom_sample: bool,
-                          discount: float) -> Array:
+def trajectory_goal_index(
+    idx: Array, u: Array, episode_end: Array, geom_sample: bool, discount: float
+) -> Array:
     """A future state of ``idx``'s own episode: geometric offset or uniform."""
     if geom_sample:
         return future_goal_index(idx, geometric_offsets(u, discount), episode_end)

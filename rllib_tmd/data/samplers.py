@@ -134,8 +134,12 @@ class TorchSampler:
 
     def sample_indices(self, batch_size: int) -> BatchIndices:
         """Row indices of one batch (``[B]`` int64 tensors on the device)."""
-        u = torch.rand((NUM_UNIFORMS, batch_size), generator=self._generator,
-                       device=self.device, dtype=torch.float64)
+        u = torch.rand(
+            (NUM_UNIFORMS, batch_size),
+            generator=self._generator,
+            device=self.device,
+            dtype=torch.float64,
+        )
         return sample_batch_indices(u, self._rows, self._ends, self.config, self._num_rows)
 
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
@@ -143,8 +147,13 @@ class TorchSampler:
         rows = torch.cat((ix.rows, ix.rows + 1, ix.value_goals, ix.actor_goals))
         states = self._observations.index_select(0, rows).view(4, batch_size, -1)
         obs, next_obs, value_goals, actor_goals = states.unbind(0)
-        return {"obs": obs, "actions": self._actions.index_select(0, ix.rows),
-                "next_obs": next_obs, "value_goals": value_goals, "actor_goals": actor_goals}
+        return {
+            "obs": obs,
+            "actions": self._actions.index_select(0, ix.rows),
+            "next_obs": next_obs,
+            "value_goals": value_goals,
+            "actor_goals": actor_goals,
+        }
 
     def get_state(self) -> torch.Tensor:
         """Generator state (for checkpoints)."""
@@ -208,8 +217,9 @@ class EpisodeStreamRelabeler:
     in pieces of at most ``output_rows`` transitions.
     """
 
-    def __init__(self, goal_config: GoalConfig, seed: int | tuple[int, ...],
-                 output_rows: int = 1 << 16) -> None:
+    def __init__(
+        self, goal_config: GoalConfig, seed: int | tuple[int, ...], output_rows: int = 1 << 16
+    ) -> None:
         self._config = goal_config
         self._rng = np.random.default_rng(seed)
         self._output_rows = output_rows
@@ -226,7 +236,8 @@ class EpisodeStreamRelabeler:
             raise DatasetError(
                 f"Ray Data blocks arrived out of order: episode {last_id} stops at t={last_t} "
                 f"but the next block starts with episode {first_id}, t={first_t} (the stream "
-                "must preserve order and run one relabelling actor)")
+                "must preserve order and run one relabelling actor)"
+            )
         return pa.concat_tables([self._carry, table.select(self._carry.schema.names)])
 
     def __call__(self, table: pa.Table) -> Iterator[dict[str, np.ndarray]]:
@@ -241,8 +252,13 @@ class EpisodeStreamRelabeler:
         indices = relabel_episodes(columns, self._config, self._rng, source="stream")
         for start in range(0, len(indices.rows), self._output_rows):
             part = slice(start, start + self._output_rows)
-            yield gather_batch(columns["observations"], columns["actions"], BatchIndices(
-                indices.rows[part], indices.value_goals[part], indices.actor_goals[part]))
+            yield gather_batch(
+                columns["observations"],
+                columns["actions"],
+                BatchIndices(
+                    indices.rows[part], indices.value_goals[part], indices.actor_goals[part]
+                ),
+            )
 
 
 def ray_data_batches(
@@ -273,25 +289,36 @@ def ray_data_batches(
     validate_dataset_dir(path, expected_obs_dim=expected_obs_dim)
     free = free_ray_cpus()
     if free is not None and free < 1.0:
-        raise RuntimeError("ray_data_batches: no free CPU in the Ray cluster; Ray Data's file "
-                           "listing task needs one and would wait forever (leave a CPU free, "
-                           "or use TorchSampler/NumpySampler)")
+        raise RuntimeError(
+            "ray_data_batches: no free CPU in the Ray cluster; Ray Data's file "
+            "listing task needs one and would wait forever (leave a CPU free, "
+            "or use TorchSampler/NumpySampler)"
+        )
     config = goal_config or GoalConfig()
     buffer = shuffle_buffer_size if shuffle_buffer_size is not None else 4 * batch_size
     epochs = itertools.count() if num_epochs is None else range(num_epochs)
     for epoch in epochs:
         dataset = ray.data.read_parquet(
-            str(path), concurrency=1, num_cpus=num_cpus,
-            file_extensions=["parquet"]).select_columns(list(CORE_COLUMNS))
+            str(path), concurrency=1, num_cpus=num_cpus, file_extensions=["parquet"]
+        ).select_columns(list(CORE_COLUMNS))
         dataset = dataset.map_batches(
-            EpisodeStreamRelabeler, fn_constructor_kwargs={"goal_config": config,
-                                                           "seed": (seed, epoch)},
-            batch_size=None, batch_format="pyarrow", zero_copy_batch=True,
-            compute=ray.data.ActorPoolStrategy(size=1), num_cpus=num_cpus)
+            EpisodeStreamRelabeler,
+            fn_constructor_kwargs={"goal_config": config, "seed": (seed, epoch)},
+            batch_size=None,
+            batch_format="pyarrow",
+            zero_copy_batch=True,
+            compute=ray.data.ActorPoolStrategy(size=1),
+            num_cpus=num_cpus,
+        )
         dataset.context.execution_options.preserve_order = True
         yield from dataset.iter_torch_batches(
-            batch_size=batch_size, dtypes=torch.float32, device=device, drop_last=drop_last,
-            local_shuffle_buffer_size=buffer or None, local_shuffle_seed=seed + epoch)
+            batch_size=batch_size,
+            dtypes=torch.float32,
+            device=device,
+            drop_last=drop_last,
+            local_shuffle_buffer_size=buffer or None,
+            local_shuffle_seed=seed + epoch,
+        )
 
 
 __all__ = [

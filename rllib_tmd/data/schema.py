@@ -196,19 +196,24 @@ class DatasetMetadata:
         if missing:
             raise DatasetError(f"{source}: missing field(s) {missing}")
         if raw.get("format", FORMAT_NAME) != FORMAT_NAME:
-            raise DatasetError(f"{source}: field 'format' is {raw['format']!r}, "
-                               f"expected {FORMAT_NAME!r}")
+            raise DatasetError(
+                f"{source}: field 'format' is {raw['format']!r}, expected {FORMAT_NAME!r}"
+            )
         version = raw.get("format_version", FORMAT_VERSION)
         if version != FORMAT_VERSION:
-            raise DatasetError(f"{source}: field 'format_version' is {version!r}; this version "
-                               f"of rllib_tmd reads format_version {FORMAT_VERSION}")
+            raise DatasetError(
+                f"{source}: field 'format_version' is {version!r}; this version "
+                f"of rllib_tmd reads format_version {FORMAT_VERSION}"
+            )
         for key in ("obs_dim", "act_dim", "num_episodes", "num_transitions"):
             if not isinstance(raw[key], int) or raw[key] < 1:
-                raise DatasetError(f"{source}: field '{key}' must be a positive integer, "
-                                   f"got {raw[key]!r}")
+                raise DatasetError(
+                    f"{source}: field '{key}' must be a positive integer, got {raw[key]!r}"
+                )
         if raw["split"] not in SPLITS:
-            raise DatasetError(f"{source}: field 'split' is {raw['split']!r}, "
-                               f"expected one of {SPLITS}")
+            raise DatasetError(
+                f"{source}: field 'split' is {raw['split']!r}, expected one of {SPLITS}"
+            )
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in raw.items() if k in known})
 
@@ -216,8 +221,10 @@ class DatasetMetadata:
     def read(cls, directory: str | Path) -> DatasetMetadata:
         path = Path(directory) / METADATA_FILE
         if not path.is_file():
-            raise DatasetError(f"{directory}: no {METADATA_FILE} (not a converted dataset "
-                               "directory; create one with rllib_tmd.data.convert_npz)")
+            raise DatasetError(
+                f"{directory}: no {METADATA_FILE} (not a converted dataset "
+                "directory; create one with rllib_tmd.data.convert_npz)"
+            )
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -261,15 +268,16 @@ def _check_float_matrix(
 ) -> np.ndarray:
     array = arrays[name]
     if not isinstance(array, np.ndarray):
-        raise DatasetError(f"{where}: {kind} '{name}' is a {type(array).__name__}, "
-                           "expected a numpy array")
+        raise DatasetError(
+            f"{where}: {kind} '{name}' is a {type(array).__name__}, expected a numpy array"
+        )
     if array.dtype != np.float32:
-        raise DatasetError(f"{where}: {kind} '{name}' has dtype {array.dtype}, expected float32"
-                           + (" (image observations are not supported)"
-                              if array.dtype == np.uint8 else ""))
+        raise DatasetError(
+            f"{where}: {kind} '{name}' has dtype {array.dtype}, expected float32"
+            + (" (image observations are not supported)" if array.dtype == np.uint8 else "")
+        )
     if array.ndim != 2:
-        raise DatasetError(f"{where}: {kind} '{name}' has shape {array.shape}, "
-                           "expected [N, dim]")
+        raise DatasetError(f"{where}: {kind} '{name}' has shape {array.shape}, expected [N, dim]")
     return array
 
 
@@ -277,8 +285,10 @@ def _check_width(
     array: np.ndarray, name: str, expected: int | None, expected_from: str, where: str, kind: str
 ) -> None:
     if expected is not None and array.shape[1] != expected:
-        raise DatasetError(f"{where}: {kind} '{name}' has width {array.shape[1]}, but "
-                           f"{expected_from} says {expected}")
+        raise DatasetError(
+            f"{where}: {kind} '{name}' has width {array.shape[1]}, but "
+            f"{expected_from} says {expected}"
+        )
 
 
 def episode_starts(terminals: np.ndarray) -> np.ndarray:
@@ -309,21 +319,27 @@ def validate_arrays(
     locate = locate or (lambda row: f"row {row}")
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
     if missing:
-        raise DatasetError(f"{where}: missing {kind}(s) {missing} "
-                           f"(required: {list(REQUIRED_KEYS)}, present: {sorted(arrays)})")
+        raise DatasetError(
+            f"{where}: missing {kind}(s) {missing} "
+            f"(required: {list(REQUIRED_KEYS)}, present: {sorted(arrays)})"
+        )
     observations = _check_float_matrix(arrays, "observations", where, kind)
     actions = _check_float_matrix(arrays, "actions", where, kind)
     terminals = np.asarray(arrays["terminals"])
     if terminals.ndim != 1 or terminals.dtype.kind not in "biuf":
-        raise DatasetError(f"{where}: {kind} 'terminals' has shape {terminals.shape} and dtype "
-                           f"{terminals.dtype}, expected a numeric [N] array")
+        raise DatasetError(
+            f"{where}: {kind} 'terminals' has shape {terminals.shape} and dtype "
+            f"{terminals.dtype}, expected a numeric [N] array"
+        )
     num_rows = len(observations)
     if num_rows == 0:
         raise DatasetError(f"{where}: {kind} 'observations' has no rows (empty dataset)")
     for name in arrays:
         if len(arrays[name]) != num_rows:
-            raise DatasetError(f"{where}: {kind} '{name}' has {len(arrays[name])} rows but "
-                               f"'observations' has {num_rows}")
+            raise DatasetError(
+                f"{where}: {kind} '{name}' has {len(arrays[name])} rows but "
+                f"'observations' has {num_rows}"
+            )
     _check_width(observations, "observations", expected_obs_dim, expected_from, where, kind)
     _check_width(actions, "actions", expected_act_dim, expected_from, where, kind)
 
@@ -333,8 +349,10 @@ def validate_arrays(
             raise DatasetError(f"{where}: {kind} '{name}' has NaN/inf at {locate(row)}")
     row = _first_row_where(actions, _outside_unit_box)
     if row is not None:
-        raise DatasetError(f"{where}: {kind} 'actions' is outside [-1, 1] at {locate(row)}: "
-                           f"{actions[row].tolist()}")
+        raise DatasetError(
+            f"{where}: {kind} 'actions' is outside [-1, 1] at {locate(row)}: "
+            f"{actions[row].tolist()}"
+        )
     _check_terminals(terminals, where, kind, locate)
     if "episode_id" in arrays or "t" in arrays:
         _check_episode_index(arrays, terminals, where, kind, locate)
@@ -347,24 +365,31 @@ def validate_arrays(
 def _check_terminals(terminals: np.ndarray, where: str, kind: str, locate: RowLocator) -> None:
     row = _first_row_where(terminals, lambda c: (c != 0) & (c != 1))
     if row is not None:
-        raise DatasetError(f"{where}: {kind} 'terminals' must be 0 or 1, found "
-                           f"{terminals[row]} at {locate(row)}")
+        raise DatasetError(
+            f"{where}: {kind} 'terminals' must be 0 or 1, found {terminals[row]} at {locate(row)}"
+        )
     ends = np.flatnonzero(terminals)
     if ends.size == 0:
-        raise DatasetError(f"{where}: {kind} 'terminals' has no terminal flags (1.0 must mark "
-                           "the last row of every episode)")
+        raise DatasetError(
+            f"{where}: {kind} 'terminals' has no terminal flags (1.0 must mark "
+            "the last row of every episode)"
+        )
     if ends[-1] != len(terminals) - 1:
-        raise DatasetError(f"{where}: {kind} 'terminals': the last episode is not terminated "
-                           f"(last terminal at {locate(int(ends[-1]))}, but there are "
-                           f"{len(terminals)} rows)")
+        raise DatasetError(
+            f"{where}: {kind} 'terminals': the last episode is not terminated "
+            f"(last terminal at {locate(int(ends[-1]))}, but there are "
+            f"{len(terminals)} rows)"
+        )
     lengths = np.diff(ends, prepend=-1)
     short = np.flatnonzero(lengths < 2)
     if short.size:
         episode = int(short[0])
         start = int(ends[episode] - lengths[episode] + 1)
-        raise DatasetError(f"{where}: {kind} 'terminals': episode {episode} (starting at "
-                           f"{locate(start)}) has {int(lengths[episode])} row; every episode "
-                           "needs at least 2 rows (one transition)")
+        raise DatasetError(
+            f"{where}: {kind} 'terminals': episode {episode} (starting at "
+            f"{locate(start)}) has {int(lengths[episode])} row; every episode "
+            "needs at least 2 rows (one transition)"
+        )
 
 
 def _check_episode_index(
@@ -378,39 +403,49 @@ def _check_episode_index(
         if name not in arrays:
             raise DatasetError(f"{where}: missing {kind} '{name}'")
         if np.asarray(arrays[name]).dtype.kind not in "iu":
-            raise DatasetError(f"{where}: {kind} '{name}' has dtype "
-                               f"{np.asarray(arrays[name]).dtype}, expected an integer type")
+            raise DatasetError(
+                f"{where}: {kind} '{name}' has dtype "
+                f"{np.asarray(arrays[name]).dtype}, expected an integer type"
+            )
     episode_id = np.asarray(arrays["episode_id"])
     steps = np.asarray(arrays["t"])
     starts = episode_starts(terminals)
     lengths = np.diff(np.append(starts, len(terminals)))
     expected_t = np.arange(len(terminals)) - np.repeat(starts, lengths)
-    row = _first_row_where(np.stack([steps, expected_t], axis=1),
-                           lambda c: c[:, 0] != c[:, 1])
+    row = _first_row_where(np.stack([steps, expected_t], axis=1), lambda c: c[:, 0] != c[:, 1])
     if row is not None:
-        raise DatasetError(f"{where}: {kind} 't' is not contiguous: expected t={expected_t[row]}"
-                           f" (episodes run t = 0..T and end at a terminal) but found "
-                           f"t={steps[row]} at {locate(row)}")
+        raise DatasetError(
+            f"{where}: {kind} 't' is not contiguous: expected t={expected_t[row]}"
+            f" (episodes run t = 0..T and end at a terminal) but found "
+            f"t={steps[row]} at {locate(row)}"
+        )
     same_episode = np.repeat(episode_id[starts], lengths)
-    row = _first_row_where(np.stack([episode_id, same_episode], axis=1),
-                           lambda c: c[:, 0] != c[:, 1])
+    row = _first_row_where(
+        np.stack([episode_id, same_episode], axis=1), lambda c: c[:, 0] != c[:, 1]
+    )
     if row is not None:
-        raise DatasetError(f"{where}: {kind} 'episode_id' changes inside an episode "
-                           f"(terminals say otherwise) at {locate(row)}")
+        raise DatasetError(
+            f"{where}: {kind} 'episode_id' changes inside an episode "
+            f"(terminals say otherwise) at {locate(row)}"
+        )
     if len(starts) > 1:
         step = np.diff(episode_id[starts])
         bad = np.flatnonzero(step <= 0)
         if bad.size:
             row = int(starts[bad[0] + 1])
-            raise DatasetError(f"{where}: {kind} 'episode_id' must increase from one episode "
-                               f"to the next; found {episode_id[row]} after "
-                               f"{episode_id[starts[bad[0]]]} at {locate(row)}")
+            raise DatasetError(
+                f"{where}: {kind} 'episode_id' must increase from one episode "
+                f"to the next; found {episode_id[row]} after "
+                f"{episode_id[starts[bad[0]]]} at {locate(row)}"
+            )
 
 
 def _check_extra(name: str, array: np.ndarray, where: str, kind: str, locate: RowLocator) -> None:
     if array.dtype.kind not in "biuf" or array.ndim not in (1, 2):
-        raise DatasetError(f"{where}: {kind} '{name}' has dtype {array.dtype} and shape "
-                           f"{array.shape}; extra {kind}s must be numeric [N] or [N, k]")
+        raise DatasetError(
+            f"{where}: {kind} '{name}' has dtype {array.dtype} and shape "
+            f"{array.shape}; extra {kind}s must be numeric [N] or [N, k]"
+        )
     if array.dtype.kind == "f":
         row = _first_row_where(array, _nonfinite)
         if row is not None:
@@ -441,9 +476,11 @@ def _describe_type(arrow_type: pa.DataType) -> str:
 def _types_match(actual: pa.DataType, expected: pa.DataType) -> bool:
     """Type equality that ignores list child field names ("item" vs Parquet's "element")."""
     if pa.types.is_fixed_size_list(expected):
-        return (pa.types.is_fixed_size_list(actual)
-                and actual.list_size == expected.list_size
-                and actual.value_type == expected.value_type)
+        return (
+            pa.types.is_fixed_size_list(actual)
+            and actual.list_size == expected.list_size
+            and actual.value_type == expected.value_type
+        )
     return actual == expected
 
 
@@ -452,19 +489,27 @@ def check_shard_schema(schema: pa.Schema, expected: pa.Schema, source: str) -> N
     for wanted in expected:
         index = schema.get_field_index(wanted.name)
         if index < 0:
-            raise DatasetError(f"{source}: missing column '{wanted.name}' "
-                               f"(columns present: {schema.names})")
+            raise DatasetError(
+                f"{source}: missing column '{wanted.name}' (columns present: {schema.names})"
+            )
         actual = schema.field(index).type
         if not _types_match(actual, wanted.type):
             detail = ""
-            if (pa.types.is_fixed_size_list(actual) and pa.types.is_fixed_size_list(wanted.type)
-                    and actual.value_type == wanted.type.value_type):
+            if (
+                pa.types.is_fixed_size_list(actual)
+                and pa.types.is_fixed_size_list(wanted.type)
+                and actual.value_type == wanted.type.value_type
+            ):
                 dim = {"observations": "obs_dim", "actions": "act_dim"}.get(wanted.name, "width")
-                detail = (f" (width {actual.list_size}, but metadata.json says "
-                          f"{dim}={wanted.type.list_size})")
-            raise DatasetError(f"{source}: column '{wanted.name}' has type "
-                               f"{_describe_type(actual)}, expected "
-                               f"{_describe_type(wanted.type)}{detail}")
+                detail = (
+                    f" (width {actual.list_size}, but metadata.json says "
+                    f"{dim}={wanted.type.list_size})"
+                )
+            raise DatasetError(
+                f"{source}: column '{wanted.name}' has type "
+                f"{_describe_type(actual)}, expected "
+                f"{_describe_type(wanted.type)}{detail}"
+            )
 
 
 def _episode_id_range(meta: pq.FileMetaData) -> tuple[int | None, int | None]:
@@ -492,8 +537,9 @@ def inspect_shard(path: str | Path, expected: pa.Schema | None = None) -> ShardI
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as err:
-        raise DatasetError(f"{path}: not a readable Parquet file (truncated or corrupt?): "
-                           f"{err}") from err
+        raise DatasetError(
+            f"{path}: not a readable Parquet file (truncated or corrupt?): {err}"
+        ) from err
     meta = parquet.metadata
     if meta.num_rows == 0:
         raise DatasetError(f"{path}: file has no rows")
@@ -508,11 +554,11 @@ def list_shards(directory: str | Path) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         raise DatasetError(f"{directory}: not a directory")
-    shards = sorted(p for p in directory.iterdir()
-                    if p.name.endswith(SHARD_SUFFIX) and p.is_file())
+    shards = sorted(p for p in directory.iterdir() if p.name.endswith(SHARD_SUFFIX) and p.is_file())
     if not shards:
-        raise DatasetError(f"{directory}: no Parquet files ({SHARD_PREFIX}NNNNN{SHARD_SUFFIX}) "
-                           "in this directory")
+        raise DatasetError(
+            f"{directory}: no Parquet files ({SHARD_PREFIX}NNNNN{SHARD_SUFFIX}) in this directory"
+        )
     return shards
 
 
@@ -532,25 +578,32 @@ def validate_dataset_dir(
     shards = list_shards(directory)
     metadata = DatasetMetadata.read(directory)
     meta_path = directory / METADATA_FILE
-    for name, value, expected in (("obs_dim", metadata.obs_dim, expected_obs_dim),
-                                  ("act_dim", metadata.act_dim, expected_act_dim)):
+    for name, value, expected in (
+        ("obs_dim", metadata.obs_dim, expected_obs_dim),
+        ("act_dim", metadata.act_dim, expected_act_dim),
+    ):
         if expected is not None and value != expected:
-            raise DatasetError(f"{meta_path}: field '{name}' is {value}, but the environment "
-                               f"expects {expected}")
+            raise DatasetError(
+                f"{meta_path}: field '{name}' is {value}, but the environment expects {expected}"
+            )
     schema = episode_schema(metadata.obs_dim, metadata.act_dim, metadata.extra_columns)
     infos = [inspect_shard(path, schema) for path in shards]
     total = sum(info.num_rows for info in infos)
     if total != metadata.num_transitions:
-        raise DatasetError(f"{meta_path}: field 'num_transitions' is {metadata.num_transitions},"
-                           f" but the {len(infos)} Parquet file(s) hold {total} rows")
+        raise DatasetError(
+            f"{meta_path}: field 'num_transitions' is {metadata.num_transitions},"
+            f" but the {len(infos)} Parquet file(s) hold {total} rows"
+        )
     for before, after in zip(infos, infos[1:], strict=False):
         if None in (before.last_episode_id, after.first_episode_id):
             continue
         if after.first_episode_id <= before.last_episode_id:
-            raise DatasetError(f"{after.path}: column 'episode_id' starts at "
-                               f"{after.first_episode_id}, not after {before.path.name}'s last "
-                               f"episode {before.last_episode_id} (episodes must not span or "
-                               "repeat across shards)")
+            raise DatasetError(
+                f"{after.path}: column 'episode_id' starts at "
+                f"{after.first_episode_id}, not after {before.path.name}'s last "
+                f"episode {before.last_episode_id} (episodes must not span or "
+                "repeat across shards)"
+            )
     return metadata, infos
 
 
@@ -569,14 +622,16 @@ def shard_locator(infos: Sequence[ShardInfo], episode_id: np.ndarray) -> RowLoca
     return locate
 
 
-def validate_split_pair(train: DatasetMetadata, val: DatasetMetadata, train_source: str,
-                        val_source: str) -> None:
+def validate_split_pair(
+    train: DatasetMetadata, val: DatasetMetadata, train_source: str, val_source: str
+) -> None:
     """Train and validation splits must agree on obs_dim, act_dim and env."""
     for name in ("obs_dim", "act_dim"):
         a, b = getattr(train, name), getattr(val, name)
         if a != b:
-            raise DatasetError(f"{val_source}: field '{name}' is {b}, but the train split "
-                               f"{train_source} has {name}={a}")
+            raise DatasetError(
+                f"{val_source}: field '{name}' is {b}, but the train split "
+                f"{train_source} has {name}={a}"
+            )
     if val.split != "val":
         raise DatasetError(f"{val_source}: field 'split' is {val.split!r}, expected 'val'")
-

@@ -38,8 +38,7 @@ def test_ray_data_pyarrow_and_npz_readers_agree(ray_session, converted):
     _assert_same(read_episodes(npz), arrays)
     assert through_ray.metadata["env_name"] == "toy-navigate-v0"
     assert through_ray.metadata["num_transitions"] == sum(LENGTHS)
-    assert (through_ray.num_rows, through_ray.obs_dim, through_ray.act_dim) == (
-        sum(LENGTHS), 3, 2)
+    assert (through_ray.num_rows, through_ray.obs_dim, through_ray.act_dim) == (sum(LENGTHS), 3, 2)
     assert through_ray.num_episodes == len(LENGTHS)
     index = through_ray.episode_index()
     assert len(index.rows) == sum(LENGTHS) - len(LENGTHS)
@@ -72,8 +71,7 @@ def test_ray_reader_does_not_hang_when_every_cpu_is_taken(ray_session, converted
 def test_extra_columns_on_request(converted):
     arrays, npz, train_dir, _ = converted
     for source in (train_dir, npz):
-        episodes = read_episodes(source, engine="pyarrow", extra_columns=["qvel",
-                                                                          "button_states"])
+        episodes = read_episodes(source, engine="pyarrow", extra_columns=["qvel", "button_states"])
         for key in ("qvel", "button_states"):
             assert episodes.extras[key].dtype == arrays[key].dtype
             np.testing.assert_array_equal(episodes.extras[key], arrays[key])
@@ -92,12 +90,14 @@ def test_read_train_val(converted):
 
 def test_from_arrays_validates():
     arrays = make_arrays([3, 4])
-    episodes = EpisodeArrays.from_arrays(arrays["observations"], arrays["actions"],
-                                         arrays["terminals"].astype(bool))
+    episodes = EpisodeArrays.from_arrays(
+        arrays["observations"], arrays["actions"], arrays["terminals"].astype(bool)
+    )
     assert episodes.terminals.dtype == np.float32 and episodes.num_episodes == 2
     with pytest.raises(DatasetError, match="<arrays>: key 'actions'"):
-        EpisodeArrays.from_arrays(arrays["observations"], arrays["actions"] * 3,
-                                  arrays["terminals"])
+        EpisodeArrays.from_arrays(
+            arrays["observations"], arrays["actions"] * 3, arrays["terminals"]
+        )
 
 
 def test_unknown_engine(converted):

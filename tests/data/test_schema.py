@@ -80,8 +80,9 @@ def test_bad_npz(tmp_path, case):
             read_episodes(npz)
 
 
-@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip", None],
-                         ids=["empty", "garbage", "truncated"])
+@pytest.mark.parametrize(
+    "content", [b"", b"PK\x03\x04 not really a zip", None], ids=["empty", "garbage", "truncated"]
+)
 def test_unreadable_npz(tmp_path, content):
     npz = tmp_path / "toy-v0.npz"
     if content is None:
@@ -150,8 +151,9 @@ def test_corrupt_metadata(dataset):
         _read(dataset)
 
 
-@pytest.mark.parametrize("content", [b"", b"PAR1 garbage garbage PAR1", None],
-                         ids=["empty", "garbage", "truncated"])
+@pytest.mark.parametrize(
+    "content", [b"", b"PAR1 garbage garbage PAR1", None], ids=["empty", "garbage", "truncated"]
+)
 def test_unreadable_shard(dataset, content):
     shard = _shard(dataset, 2)
     shard.write_bytes(shard.read_bytes()[:-40] if content is None else content)
@@ -184,14 +186,18 @@ def test_observation_width_differs_from_metadata(dataset):
     shard = _shard(dataset, 3)
     obs = _column(shard, "observations")
     _rewrite(shard, "observations", np.concatenate([obs, obs[:, :1]], axis=1))
-    with pytest.raises(DatasetError, match=re.escape(str(shard)) + ": column 'observations' "
-                       "has type .*width 4, but metadata.json says obs_dim=3"):
+    with pytest.raises(
+        DatasetError,
+        match=re.escape(str(shard)) + ": column 'observations' "
+        "has type .*width 4, but metadata.json says obs_dim=3",
+    ):
         _read(dataset)
 
 
 def test_obs_dim_differs_from_env(dataset):
-    with pytest.raises(DatasetError, match="metadata.json: field 'obs_dim' is 3, but the "
-                       "environment expects 5"):
+    with pytest.raises(
+        DatasetError, match="metadata.json: field 'obs_dim' is 3, but the environment expects 5"
+    ):
         _read(dataset, expected_obs_dim=5)
 
 
@@ -225,8 +231,9 @@ def test_action_out_of_range_names_the_shard(dataset):
     actions = _column(shard, "actions")
     actions[2, 0] = 3.0
     _rewrite(shard, "actions", actions)
-    with pytest.raises(DatasetError, match=r"column 'actions' is outside \[-1, 1\] at "
-                       + re.escape(str(shard))):
+    with pytest.raises(
+        DatasetError, match=r"column 'actions' is outside \[-1, 1\] at " + re.escape(str(shard))
+    ):
         _read(dataset)
 
 
@@ -235,18 +242,21 @@ def test_nan_names_the_shard_through_ray_data(ray_session, dataset):
     obs = _column(shard, "observations")
     obs[4, 2] = np.nan
     _rewrite(shard, "observations", obs)
-    with pytest.raises(DatasetError, match="column 'observations' has NaN/inf at "
-                       + re.escape(str(shard))):
+    with pytest.raises(
+        DatasetError, match="column 'observations' has NaN/inf at " + re.escape(str(shard))
+    ):
         read_episodes(dataset)  # default engine: Ray Data
 
 
 def test_mismatched_train_val_dims(tmp_path):
-    train = convert_npz(write_npz(tmp_path / "toy-v0.npz", make_arrays(LENGTHS)),
-                        tmp_path / "toy-v0")
+    train = convert_npz(
+        write_npz(tmp_path / "toy-v0.npz", make_arrays(LENGTHS)), tmp_path / "toy-v0"
+    )
     val_npz = write_npz(tmp_path / "toy-v0-val.npz", make_arrays([5, 5], obs_dim=4))
     val = convert_npz(val_npz, tmp_path / "toy-v0-val")
-    with pytest.raises(DatasetError, match=re.escape(str(val)) + ": field 'obs_dim' is 4, but "
-                       "the train split"):
+    with pytest.raises(
+        DatasetError, match=re.escape(str(val)) + ": field 'obs_dim' is 4, but the train split"
+    ):
         read_train_val(train, engine="pyarrow")
     with pytest.raises(DatasetError, match="toy-v0-val.npz: field 'obs_dim' is 4"):
         read_train_val(tmp_path / "toy-v0.npz")
@@ -261,8 +271,9 @@ def test_metadata_field_checks(dataset):
 
 
 def test_episode_schema_types():
-    schema = episode_schema(3, 2, {"qpos": {"dtype": "float64", "shape": [4]},
-                                   "flag": {"dtype": "bool", "shape": []}})
+    schema = episode_schema(
+        3, 2, {"qpos": {"dtype": "float64", "shape": [4]}, "flag": {"dtype": "bool", "shape": []}}
+    )
     assert schema.field("observations").type == pa.list_(pa.float32(), 3)
     assert schema.field("qpos").type == pa.list_(pa.float64(), 4)
     assert schema.field("flag").type == pa.bool_()
