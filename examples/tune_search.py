@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             {
                 "zeta": trial.config["zeta"],
                 "alpha": trial.config["alpha"],
-                "updates": result.get("num_updates_lifetime"),
+                "updates": int(result.get("num_updates_lifetime", 0)),
                 "success": success,
             }
         )
