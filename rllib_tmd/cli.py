@@ -145,8 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs a subcommand; a user error (bad file, unknown dataset or key) prints one clear
+    line and exits with status 2 instead of a traceback."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ValueError as err:  # DatasetError, ExperimentFileError, config errors, ...
+        print(f"rllib-tmd {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
