@@ -53,6 +53,12 @@ TMD_TRAINING_DEFAULTS: dict[str, Any] = {
     "actor_geom_sample": False,
     "updates_per_iteration": 1000,
     "sampler": "torch",
+    # Update-loop implementation (single learner): lean loop, optional CUDA-graph capture,
+    # torch.compile of forward+loss, fused Adam. Graph/compile/fused stay off until measured.
+    "fast_update": True,
+    "cuda_graph": False,
+    "torch_compile_update": False,
+    "fused_adam": False,
     "ogbench_env": None,
     "eval_episodes_per_task": 50,
     "eval_task_ids": (1, 2, 3, 4, 5),

@@ -6,6 +6,8 @@ the RLModule's ``forward_train`` (see ``default_tmd_rl_module`` for the keys).
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 from typing import Any
 
@@ -26,7 +28,18 @@ from rllib_tmd.tmd.default_tmd_rl_module import (
     Q_ACTOR,
 )
 from rllib_tmd.tmd.tmd_learner import NonFiniteLossError, TMDLearner, build_learner_sampler
+from rllib_tmd.tmd.torch.fast_update import (
+    ChunkedBatches,
+    FastUpdateOptions,
+    FastUpdater,
+    TermHistory,
+    batch_nbytes,
+    chunk_capacity,
+    lean_path_blocker,
+    set_capturable,
+)
 
+logger = logging.getLogger(__name__)
 Tensor = torch.Tensor
 DIVERGENCES = ("linex", "mse", "bce")
 
@@ -172,6 +185,13 @@ def tmd_loss_terms(
     }
 
 
+def forward_loss_terms(
+    module: torch.nn.Module, batch: dict[str, Tensor], hp: dict[str, Any]
+) -> dict[str, Tensor]:
+    """``module.forward_train(batch)`` and every loss term of it (the lean path's update)."""
+    return tmd_loss_terms(module.forward_train(batch), batch[ACTIONS], hp)
+
+
 def loss_hyperparameters(config: Any) -> dict[str, Any]:
     """The loss hyperparameters of a ``TMDConfig`` as a plain dict."""
     return {
@@ -188,7 +208,21 @@ def loss_hyperparameters(config: Any) -> dict[str, Any]:
 
 
 class TMDTorchLearner(TMDLearner, TorchLearner):
-    """Composes the loss functions above; samples its own batches (GPU-resident if on CUDA)."""
+    """Composes the loss functions above; samples its own batches (GPU-resident if on CUDA).
+
+    ``run_updates`` takes one of two update paths (``update_path`` says which ran last):
+
+    * ``"rllib"``: RLlib's ``_update`` per batch (multi-module forward, gradients dict,
+      ``postprocess_gradients``, ``apply_gradients``). Kept for DDP (``num_learners > 1``) and
+      for the settings listed in :func:`fast_update.lean_path_blocker`.
+    * ``"lean"`` (single learner, the default): :class:`fast_update.FastUpdater`, the same
+      math on the same module and registered optimizer, without RLlib's per-update Python
+      work; optionally as one CUDA graph per update (``cuda_graph``) and/or compiled
+      (``torch_compile_update``).
+
+    Both draw batches a chunk at a time and keep every update's loss terms on the device
+    (``[n, T]``) until one host copy at the end of ``run_updates``.
+    """
 
     def build(self) -> None:
         super().build()
@@ -196,6 +230,32 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
         self._hp = loss_hyperparameters(self.config)
         self._last_terms: dict[str, Tensor] = {}
         self._num_updates = 0
+        self._batches = self._make_batch_source()
+        self._fast_updater = self._make_fast_updater()
+        self.update_path = "rllib" if self._fast_updater is None else "lean"
+
+    def _make_batch_source(self) -> ChunkedBatches:
+        """Batches of ``train_batch_size_per_learner``, sampled ``capacity`` at a time."""
+        module = self.module[DEFAULT_MODULE_ID].unwrapped()
+        batch_size = self.config.train_batch_size_per_learner
+        options = FastUpdateOptions.from_config(self.config)
+        nbytes = batch_nbytes(batch_size, module.obs_dim, module.act_dim)
+        capacity = chunk_capacity(nbytes, options.chunk_bytes, options.max_chunk)
+        return ChunkedBatches(self._sampler, batch_size, capacity)
+
+    def _make_fast_updater(self) -> FastUpdater | None:
+        """The lean single-learner update loop, or None where RLlib's path must run."""
+        blocker = lean_path_blocker(self.config)
+        if blocker is not None:
+            logger.info("TMD learner uses RLlib's update path: %s", blocker)
+            return None
+        return FastUpdater(
+            functools.partial(forward_loss_terms, hp=self._hp),
+            keys.TOTAL_LOSS,
+            FastUpdateOptions.from_config(self.config),
+            grad_clip=self.config.grad_clip,
+            grad_clip_by=self.config.grad_clip_by,
+        )
 
     def compute_loss_for_module(
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
@@ -215,25 +275,32 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
 
     def run_updates(self, num_updates: int) -> dict[str, Any]:
         """``num_updates`` sample+update steps; one host sync at the end for the metrics."""
-        batch_size = self.config.train_batch_size_per_learner
-        history: list[Tensor] = []
-        names: list[str] = []
-        for _ in range(num_updates):
-            batch = self._sampler.sample(batch_size)
-            self._update({DEFAULT_MODULE_ID: batch})
-            names = list(self._last_terms)
-            history.append(torch.stack([self._last_terms[k] for k in names]))
-        values = torch.stack(history).float().cpu()  # [num_updates, num_terms]
-        self._raise_if_not_finite(values, names)
+        history = TermHistory(num_updates, self._device)
+        optimizers = [opt for _, opt in self.get_optimizers_for_module(DEFAULT_MODULE_ID)]
+        if self._fast_updater is not None:
+            module = self.module[DEFAULT_MODULE_ID]
+            self._fast_updater.run(module, optimizers, self._batches, num_updates, history)
+            self.update_path = self._fast_updater.path
+        else:
+            # Restored Adam state: CPU ``step`` unless capturable (no per-step host syncs);
+            # a capturable (CUDA-graph) checkpoint restored on a CPU learner must step too.
+            set_capturable(optimizers, False if self._device.type != "cuda" else None)
+            for i, batch in enumerate(self._batches.batches(num_updates)):
+                self._update({DEFAULT_MODULE_ID: batch})
+                history.write_terms(i, self._last_terms)
+            self.update_path = "rllib"
+        values = history.to_host()  # [num_updates, num_terms]
+        self._raise_if_not_finite(values, history.names)
         self._num_updates += num_updates
-        for name, value in zip(names, values.mean(0).tolist()):
+        for name, value in zip(history.names, values.mean(0).tolist()):
             self.metrics.log_value((DEFAULT_MODULE_ID, name), value, window=1)
         self.metrics.log_value(
             (ALL_MODULES, keys.NUM_UPDATES_LIFETIME), num_updates, reduce="lifetime_sum"
         )
         return self.metrics.reduce()
 
-    def _raise_if_not_finite(self, values: Tensor, names: list[str]) -> None:
+    def _raise_if_not_finite(self, values: Tensor, names: tuple[str, ...]) -> None:
+        """Names the first non-finite term of the first bad update (1-based, lifetime)."""
         bad = ~torch.isfinite(values)
         if bad.any():
             step, term = (int(i) for i in bad.nonzero()[0])

@@ -1,0 +1,611 @@
+"""Lean single-learner update loop for TMD: eager, one CUDA graph per update, or torch.compile.
+
+RLlib's ``Learner._update`` runs every update through the multi-module machinery: a
+dict-of-modules forward, a gradients dict over every parameter, a per-parameter
+``postprocess_gradients`` loop and ``apply_gradients``. At TMD's sizes the GPU work of one
+update is about a millisecond, so that Python work (plus ~30 sampler kernels and a per-step
+metrics stack) bounds the update rate. With a single learner (no DDP, so no gradient sync to
+preserve) one update is just::
+
+    zero_grad -> module.forward_train(batch) -> loss terms -> total.backward()
+              -> (grad clip) -> optimizer.step()
+
+on the same RLModule and the *same optimizer objects RLlib registered* (so checkpoints save and
+restore their state as before). This module runs that loop with:
+
+* batches drawn a chunk at a time (:class:`ChunkedBatches`: one set of sampler kernels per
+  chunk of ``C`` batches, ``[C, B, dim]`` tensors; batches are i.i.d. exactly as before);
+* the loss terms of every update written into a device tensor ``[n, T]``
+  (:class:`TermHistory`), copied to the host once per ``run_updates``;
+* optionally (``cuda_graph``) the whole update captured as one CUDA graph
+  (:class:`GraphedStep`) that reads its batch from static chunk buffers at a device cursor, so
+  that one update costs one ``graph.replay()`` on the host;
+* optionally (``torch_compile``) forward + loss compiled with ``torch.compile``.
+
+Nothing here may crash training for a performance reason: a failed capture or compile logs a
+warning and the eager path continues with the next batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
+
+#: ``(module, batch) -> {term name: scalar tensor}`` (forward + losses); one entry is the total
+#: loss to differentiate. The module is passed per call: RLlib may swap the object on restore.
+TermsFn = Callable[[nn.Module, Mapping[str, Tensor]], Mapping[str, Tensor]]
+Batch = dict[str, Tensor]
+
+DEFAULT_CHUNK_BYTES = 128 << 20  # bound on the memory of one chunk of pre-sampled batches
+DEFAULT_MAX_CHUNK = 1024  # at most this many batches per chunk
+DEFAULT_WARMUP_STEPS = 3  # eager updates on a side stream before a CUDA graph capture
+GRAD_CLIP_MODES = ("value", "norm", "global_norm")
+_NORM_NAN_BOUND = 10e8  # RLlib's nan_to_num bound for gradient norms
+
+
+# ---- options and eligibility -----------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class FastUpdateOptions:
+    """How the lean path runs. ``from_config`` reads the (optional) TMD config keys.
+
+    cuda_graph: capture the whole update as one CUDA graph (CUDA only; eager elsewhere).
+    torch_compile: ``torch.compile`` forward + loss with ``compile_backend``/``compile_mode``.
+    fused_adam: switch the registered Adam optimizer(s) to ``fused=True`` (CUDA only).
+    warmup_steps: eager updates (real ones, counted) on a side stream before capturing.
+    chunk_bytes / max_chunk: bound on one chunk of pre-sampled batches.
+    """
+
+    cuda_graph: bool = False
+    torch_compile: bool = False
+    compile_backend: str = "inductor"
+    compile_mode: str | None = None
+    fused_adam: bool = False
+    warmup_steps: int = DEFAULT_WARMUP_STEPS
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    max_chunk: int = DEFAULT_MAX_CHUNK
+
+    @classmethod
+    def from_config(cls, config: Any) -> FastUpdateOptions:
+        """Options from ``config.cuda_graph``, ``torch_compile_update``, ``fused_adam``."""
+        return cls(
+            cuda_graph=bool(getattr(config, "cuda_graph", False)),
+            torch_compile=bool(getattr(config, "torch_compile_update", False)),
+            fused_adam=bool(getattr(config, "fused_adam", False)),
+        )
+
+
+def lean_path_blocker(config: Any) -> str | None:
+    """``None`` when the lean loop may replace RLlib's ``_update``, else the reason it may not.
+
+    The lean loop reproduces TorchLearner's single-learner update (zero_grad, backward,
+    optional grad clipping, optimizer step). Anything beyond that keeps RLlib's path: DDP
+    (gradient sync), grad scalers, torch LR schedulers, RLlib's own torch.compile, gradient
+    norm logging, or ``fast_update=False``.
+    """
+    checks = (
+        (not getattr(config, "fast_update", True), "fast_update=False"),
+        ((config.num_learners or 0) > 1, f"num_learners={config.num_learners} (DDP)"),
+        (config._torch_grad_scaler_class is not None, "a torch grad scaler is configured"),
+        (bool(config._torch_lr_scheduler_classes), "torch LR schedulers are configured"),
+        (bool(config.torch_compile_learner), "RLlib's torch_compile_learner is on"),
+        (bool(config.log_gradients), "log_gradients=True"),
+        (config.grad_clip_by not in GRAD_CLIP_MODES, f"grad_clip_by={config.grad_clip_by!r}"),
+    )
+    return next((reason for blocked, reason in checks if blocked), None)
+
+
+# ---- batches ---------------------------------------------------------------------------------
+def batch_nbytes(batch_size: int, obs_dim: int, act_dim: int) -> int:
+    """Bytes of one float32 TMD batch: obs, next_obs, two goals ``[B, obs]`` + actions."""
+    return 4 * batch_size * (4 * obs_dim + act_dim)
+
+
+def chunk_capacity(bytes_per_batch: int, chunk_bytes: int, max_chunk: int) -> int:
+    """Batches per chunk: as many as fit ``chunk_bytes``, at least 1, at most ``max_chunk``."""
+    return max(1, min(max_chunk, chunk_bytes // max(1, bytes_per_batch)))
+
+
+def sample_chunk(sampler: Any, batch_size: int, count: int) -> Batch:
+    """``count`` i.i.d. batches from one ``sample`` call: every value ``[count, B, dim]``."""
+    flat = sampler.sample(count * batch_size)
+    return {k: v.view(count, batch_size, *v.shape[1:]) for k, v in flat.items()}
+
+
+def chunk_length(chunk: Mapping[str, Tensor]) -> int:
+    """Number of batches ``C`` of a chunk ``{key: [C, B, dim]}``."""
+    return next(iter(chunk.values())).shape[0]
+
+
+class ChunkedBatches:
+    """Batches of size ``batch_size`` from ``sampler``, drawn ``capacity`` at a time."""
+
+    def __init__(self, sampler: Any, batch_size: int, capacity: int) -> None:
+        self.sampler, self.batch_size, self.capacity = sampler, batch_size, capacity
+
+    def chunks(self, num_batches: int) -> Iterator[tuple[int, Batch]]:
+        """``(index of the chunk's first batch, chunk [c, B, dim])`` covering ``num_batches``."""
+        for start in range(0, num_batches, self.capacity):
+            count = min(self.capacity, num_batches - start)
+            yield start, sample_chunk(self.sampler, self.batch_size, count)
+
+    def batches(self, num_batches: int) -> Iterator[Batch]:
+        """``num_batches`` batches ``{key: [B, dim]}`` (views into the chunks)."""
+        for _, chunk in self.chunks(num_batches):
+            for i in range(chunk_length(chunk)):
+                yield {k: v[i] for k, v in chunk.items()}
+
+
+# ---- metrics ---------------------------------------------------------------------------------
+class TermHistory:
+    """Loss terms of ``num_updates`` updates on the device: ``values [n, T]``.
+
+    Allocated at the first write (``T`` and the dtype come from the terms); ``to_host`` is
+    the one host sync of a ``run_updates`` call.
+    """
+
+    def __init__(self, num_updates: int, device: torch.device | str) -> None:
+        if num_updates < 1:
+            raise ValueError(f"num_updates must be >= 1, got {num_updates}")
+        self.num_updates, self.device = num_updates, torch.device(device)
+        self.names: tuple[str, ...] = ()
+        self.values: Tensor | None = None
+
+    def _allocate(self, names: Sequence[str], dtype: torch.dtype) -> None:
+        if self.values is None:
+            self.names = tuple(names)
+            self.values = torch.empty(
+                (self.num_updates, len(self.names)), dtype=dtype, device=self.device
+            )
+
+    def write_terms(self, index: int, terms: Mapping[str, Tensor]) -> None:
+        """Stacks a ``{name: scalar}`` dict into row ``index`` (one kernel)."""
+        values = [v.detach() for v in terms.values()]
+        self._allocate(list(terms), values[0].dtype)
+        torch.stack(values, out=self.values[index])
+
+    def write_rows(self, start: int, rows: Tensor, names: Sequence[str]) -> None:
+        """Copies ``rows [c, T]`` into updates ``start .. start + c - 1``."""
+        self._allocate(names, rows.dtype)
+        self.values[start : start + rows.shape[0]].copy_(rows)
+
+    def to_host(self) -> Tensor:
+        """``[n, T]`` float32 on the CPU."""
+        if self.values is None:
+            raise RuntimeError("no update wrote its loss terms")
+        return self.values.float().cpu()
+
+
+# ---- gradients and optimizers ------------------------------------------------------------------
+def clip_gradients_(grads: Sequence[Tensor], grad_clip: float | None, grad_clip_by: str) -> None:
+    """RLlib's ``clip_gradients`` in place, without host syncs (CUDA-graph safe).
+
+    ``value``: clamp each entry to ``[-c, c]``; ``norm``: scale each tensor with L2 norm
+    ``> c`` to norm ``c``; ``global_norm``: scale all by ``c / max(total_norm + 1e-6, c)``.
+    Norms are ``nan_to_num``-bounded like RLlib's.
+    """
+    if grad_clip is None or not grads:
+        return
+    grads = list(grads)
+    if grad_clip_by == "value":
+        torch._foreach_clamp_min_(grads, -grad_clip)
+        torch._foreach_clamp_max_(grads, grad_clip)
+        return
+    norms = torch.stack(torch._foreach_norm(grads)).nan_to_num(
+        neginf=-_NORM_NAN_BOUND, posinf=_NORM_NAN_BOUND
+    )
+    if grad_clip_by == "norm":
+        scale = torch.where(norms > grad_clip, grad_clip / norms, torch.ones_like(norms))
+        torch._foreach_mul_(grads, list(scale.unbind()))
+    elif grad_clip_by == "global_norm":
+        total = torch.linalg.vector_norm(norms).nan_to_num(
+            neginf=-_NORM_NAN_BOUND, posinf=_NORM_NAN_BOUND
+        )
+        scale = (grad_clip / torch.clamp(total + 1e-6, min=grad_clip)).clamp(max=1.0)
+        torch._foreach_mul_(grads, scale)
+    else:
+        raise ValueError(f"grad_clip_by must be one of {GRAD_CLIP_MODES}, got {grad_clip_by!r}")
+
+
+def cuda_graphs_supported(device: torch.device) -> bool:
+    """Whether a whole update on ``device`` can be captured as a CUDA graph."""
+    return device.type == "cuda" and torch.cuda.is_available()
+
+
+def optimizer_params(optimizers: Iterable[torch.optim.Optimizer]) -> list[Tensor]:
+    """Every parameter of ``optimizers``, in param-group order."""
+    return [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
+
+
+def set_capturable(
+    optimizers: Iterable[torch.optim.Optimizer], capturable: bool | None = None
+) -> None:
+    """Sets ``capturable`` on every param group that has the flag (Adam & co.), in place, and
+    puts each ``step`` state tensor where that group's mode needs it.
+
+    ``capturable=None`` keeps each group's flag and only fixes the placement. Capturable or
+    fused groups keep ``step`` on the parameter's device (CUDA-graph safe); the others on
+    the CPU: a device ``step`` there costs one host sync per parameter per update (RLlib's
+    restore moves every state tensor to the learner device), and a capturable group fails
+    to step off CUDA (a checkpoint of a CUDA-graph run restored on a CPU learner).
+    """
+    for opt in optimizers:
+        for group in opt.param_groups:
+            if "capturable" not in group:
+                continue
+            if capturable is not None:
+                group["capturable"] = capturable
+            on_device = bool(group["capturable"] or group.get("fused"))
+            for p in group["params"]:
+                state = opt.state.get(p)
+                step = state.get("step") if state else None
+                if torch.is_tensor(step):
+                    device = p.device if on_device else torch.device("cpu")
+                    if step.device != device:
+                        state["step"] = step.to(device)
+
+
+def set_fused(optimizers: Iterable[torch.optim.Optimizer]) -> None:
+    """Switches param groups that have a ``fused`` flag to the fused (one-kernel) step."""
+    for opt in optimizers:
+        for group in opt.param_groups:
+            if "fused" in group:
+                group["fused"], group["foreach"] = True, False
+    set_capturable(optimizers)  # fused steps keep ``step`` on the device
+
+
+def state_fingerprint(
+    module: nn.Module, optimizers: Sequence[torch.optim.Optimizer], extra: tuple = ()
+) -> tuple:
+    """Identity of everything a captured graph holds by address.
+
+    The module object, its parameter and buffer storages, the optimizers' state storages and
+    their hyperparameters (a captured graph bakes float ``lr``/``betas`` in). A checkpoint
+    restore (``load_state_dict`` builds new state tensors), a new module or an LR change
+    yields a new fingerprint, so the graph is captured again.
+    """
+    items: list[Any] = [*extra, id(module)]
+    items.extend(t.data_ptr() for t in (*module.parameters(), *module.buffers()))
+    for opt in optimizers:
+        items.append(id(opt))
+        for group in opt.param_groups:
+            items.append(repr(sorted((k, v) for k, v in group.items() if k != "params")))
+            for p in group["params"]:
+                items.append(p.data_ptr())
+                state = opt.state.get(p, {})
+                items.extend(v.data_ptr() for v in state.values() if torch.is_tensor(v))
+    return tuple(items)
+
+
+# ---- one update ------------------------------------------------------------------------------
+class CompiledTermsFn:
+    """``torch.compile`` of a terms function that falls back to eager if compiling fails.
+
+    Compilation happens at the first call (forward) and at the first backward; until
+    :meth:`confirm` is called after a successful first backward, an exception is taken as a
+    compile failure: :meth:`disable` logs a warning and every later call runs the original
+    function (:class:`UpdateStep` then redoes that step eagerly, so no update is lost or
+    repeated: nothing was stepped yet).
+    """
+
+    def __init__(self, fn: TermsFn, backend: Any = "inductor", mode: str | None = None) -> None:
+        self._eager = fn
+        self._compiled = torch.compile(fn, backend=backend, mode=mode, dynamic=False)
+        self.active, self.confirmed = True, False
+
+    @property
+    def on_probation(self) -> bool:
+        """Compiled, but not yet through one forward + backward."""
+        return self.active and not self.confirmed
+
+    def __call__(self, module: nn.Module, batch: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        if not self.active:
+            return self._eager(module, batch)
+        if self.confirmed:
+            return self._compiled(module, batch)
+        try:
+            return self._compiled(module, batch)
+        except Exception as err:  # compile failures; eager re-raises real errors
+            self.disable(err)
+            return self._eager(module, batch)
+
+    def disable(self, err: BaseException) -> None:
+        logger.warning(
+            "TMD: torch.compile of the update failed (%s: %s); running eager",
+            type(err).__name__,
+            err,
+        )
+        self.active = False
+
+    def confirm(self) -> None:
+        self.confirmed = True
+
+
+class UpdateStep:
+    """One optimisation step on one batch: ``batch {key: [B, dim]} -> terms [T]`` (detached).
+
+    ``zero_grad(set_to_none) -> terms_fn(module, batch) -> terms[total_key].backward() ->
+    clip -> optimizer.step()`` for each optimizer. ``module`` and ``optimizers`` are set by
+    the caller; ``term_names`` (order of the ``[T]`` output) is fixed by the first call.
+    """
+
+    def __init__(
+        self,
+        terms_fn: TermsFn,
+        total_key: str,
+        grad_clip: float | None = None,
+        grad_clip_by: str = "global_norm",
+    ) -> None:
+        self.terms_fn, self.total_key = terms_fn, total_key
+        self.grad_clip, self.grad_clip_by = grad_clip, grad_clip_by
+        self.module: nn.Module | None = None
+        self.optimizers: list[torch.optim.Optimizer] = []
+        self.term_names: tuple[str, ...] | None = None
+
+    def __call__(self, batch: Mapping[str, Tensor]) -> Tensor:
+        self._zero_grads()
+        terms = self._forward_backward(batch)
+        if self.term_names is None:
+            self.term_names = tuple(terms)
+        if self.grad_clip is not None:
+            grads = [p.grad for p in optimizer_params(self.optimizers) if p.grad is not None]
+            clip_gradients_(grads, self.grad_clip, self.grad_clip_by)
+        for opt in self.optimizers:
+            opt.step()
+        return torch.stack([terms[k].detach() for k in self.term_names])
+
+    def _zero_grads(self) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=True)
+
+    def _forward_backward(self, batch: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        """Loss terms with gradients accumulated; a compiled function's first backward
+        failing falls back to eager and redoes this batch."""
+        fn = self.terms_fn
+        terms = fn(self.module, batch)
+        if not (isinstance(fn, CompiledTermsFn) and fn.on_probation):
+            terms[self.total_key].backward()
+            return terms
+        try:
+            terms[self.total_key].backward()
+        except Exception as err:  # e.g. the compiled backward failed to compile
+            fn.disable(err)
+            self._zero_grads()
+            terms = fn(self.module, batch)
+            terms[self.total_key].backward()
+            return terms
+        fn.confirm()
+        return terms
+
+
+class GraphedStep:
+    """An :class:`UpdateStep` that reads its batch from static chunk buffers at a device cursor.
+
+    ``inputs[key]: [capacity, B, dim]`` (filled by :meth:`load`), ``cursor: [1]`` int64,
+    ``history: [capacity, T]`` (terms of update ``cursor``). :meth:`body` is one update and
+    advances the cursor; it is what :meth:`capture` records as one CUDA graph, and it runs
+    eagerly as well (warm-up, and CPU tests of the graph's exact computation).
+    """
+
+    def __init__(self, step: UpdateStep, example: Mapping[str, Tensor], capacity: int) -> None:
+        self.step, self.capacity = step, capacity
+        self.inputs = {
+            k: torch.empty((capacity, *v.shape[1:]), dtype=v.dtype, device=v.device)
+            for k, v in example.items()
+        }
+        self.device = next(iter(example.values())).device
+        self.cursor = torch.zeros(1, dtype=torch.long, device=self.device)
+        self.history: Tensor | None = None
+        self.graph: Any = None
+        self.fingerprint: tuple | None = None
+
+    def load(self, chunk: Mapping[str, Tensor]) -> int:
+        """Copies a chunk ``{key: [c, B, dim]}`` (``c <= capacity``) in; resets the cursor."""
+        count = chunk_length(chunk)
+        if count > self.capacity:
+            raise ValueError(f"chunk of {count} batches exceeds capacity {self.capacity}")
+        for k, v in chunk.items():
+            self.inputs[k][:count].copy_(v)
+        self.cursor.zero_()
+        return count
+
+    def body(self) -> None:
+        """One update on batch ``inputs[:][cursor]``; terms into ``history[cursor]``."""
+        index = self.cursor
+        batch = {k: v.index_select(0, index).squeeze(0) for k, v in self.inputs.items()}
+        terms = self.step(batch)
+        if self.history is None:
+            self.history = torch.zeros(
+                (self.capacity, terms.shape[0]), dtype=terms.dtype, device=self.device
+            )
+        self.history.index_copy_(0, index, terms.unsqueeze(0))
+        self.cursor.add_(1)
+
+    def warmup(self, steps: int) -> None:
+        """``steps`` real (counted) eager updates on a side stream, as capture requires."""
+        side = torch.cuda.Stream(device=self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side), warnings.catch_warnings():
+            # Adam warns once that a capturable instance steps uncaptured: expected here.
+            warnings.filterwarnings("ignore", message=".*capturable=True.*")
+            for _ in range(steps):
+                self.body()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+
+    def capture(self, fingerprint: tuple) -> None:
+        """Records :meth:`body` as one CUDA graph (runs nothing; the cursor is not advanced)."""
+        for opt in self.step.optimizers:
+            opt.zero_grad(set_to_none=True)  # grads get allocated from the graph's pool
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            self.body()
+        self.graph, self.fingerprint = graph, fingerprint
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+# ---- the loop --------------------------------------------------------------------------------
+class FastUpdater:
+    """Runs ``n`` lean updates of one module: CUDA graph replays or eager steps.
+
+    Args:
+        terms_fn: ``(module, batch) -> {name: scalar}`` (forward + losses), with
+            ``total_key`` in it.
+        options: see :class:`FastUpdateOptions`.
+        grad_clip, grad_clip_by: RLlib's gradient clipping settings.
+
+    :meth:`run` takes the module and its optimizers each call (RLlib may rebuild them on
+    restore) and a :class:`ChunkedBatches` source; it writes every update's terms into a
+    :class:`TermHistory`. ``path`` names what ran last: ``"lean"``, ``"lean+graph"``,
+    ``"lean+compile"`` or ``"lean+compile+graph"``.
+    """
+
+    def __init__(
+        self,
+        terms_fn: TermsFn,
+        total_key: str,
+        options: FastUpdateOptions | None = None,
+        grad_clip: float | None = None,
+        grad_clip_by: str = "global_norm",
+    ) -> None:
+        self.options = options or FastUpdateOptions()
+        self._terms_fn: TermsFn = terms_fn
+        if self.options.torch_compile:
+            self._terms_fn = CompiledTermsFn(
+                terms_fn, self.options.compile_backend, self.options.compile_mode
+            )
+        self.step = UpdateStep(self._terms_fn, total_key, grad_clip, grad_clip_by)
+        self.graph_error: str | None = None
+        self._graphed: GraphedStep | None = None
+        self.path = "lean"
+
+    @property
+    def graph_enabled(self) -> bool:
+        return self.options.cuda_graph and self.graph_error is None
+
+    def run(
+        self,
+        module: nn.Module,
+        optimizers: Sequence[torch.optim.Optimizer],
+        batches: ChunkedBatches,
+        num_updates: int,
+        history: TermHistory,
+    ) -> None:
+        """``num_updates`` updates of ``module`` on batches from ``batches``; terms into
+        ``history``."""
+        device = next(module.parameters()).device
+        use_graph = self.graph_enabled and cuda_graphs_supported(device)
+        if self.graph_enabled and not use_graph:
+            self._disable_graph(f"CUDA graphs need a CUDA device; the learner is on {device.type}")
+        self._prepare_optimizers(optimizers, device, use_graph)
+        self.step.module, self.step.optimizers = module, list(optimizers)
+        for start, chunk in batches.chunks(num_updates):
+            done = 0
+            if use_graph and self.graph_enabled:
+                done = self._graph_chunk(optimizers, batches, chunk, start, history)
+            self._eager_chunk(chunk, start, done, history)
+        self.path = self._describe_path()
+
+    def _describe_path(self) -> str:
+        compiled = isinstance(self._terms_fn, CompiledTermsFn) and self._terms_fn.active
+        graphed = self._graphed is not None and self._graphed.graph is not None
+        return "lean" + ("+compile" if compiled else "") + ("+graph" if graphed else "")
+
+    # -- eager -----------------------------------------------------------------------------
+    def _eager_chunk(
+        self, chunk: Mapping[str, Tensor], start: int, first: int, history: TermHistory
+    ) -> None:
+        """Eager updates on batches ``first ..`` of a chunk ``{key: [c, B, dim]}``."""
+        for i in range(first, chunk_length(chunk)):
+            terms = self.step({k: v[i] for k, v in chunk.items()})
+            history.write_rows(start + i, terms.unsqueeze(0), self.step.term_names)
+
+    # -- CUDA graph ----------------------------------------------------------------------
+    def _prepare_optimizers(
+        self, optimizers: Sequence[torch.optim.Optimizer], device: torch.device, graph: bool
+    ) -> None:
+        """Capturable Adam for graphs; CPU-only flags off CUDA; optional fused Adam."""
+        if device.type != "cuda":
+            set_capturable(optimizers, False)  # capturable Adam steps fail off CUDA
+            return
+        if self.options.fused_adam:
+            set_fused(optimizers)
+        set_capturable(optimizers, True if graph else None)
+
+    def _graph_chunk(
+        self,
+        optimizers: Sequence[torch.optim.Optimizer],
+        batches: ChunkedBatches,
+        chunk: Mapping[str, Tensor],
+        start: int,
+        history: TermHistory,
+    ) -> int:
+        """Updates of one chunk through the graph (capturing first if needed).
+
+        Returns how many of the chunk's updates ran; after a failure the rest run eagerly.
+        """
+        graphed = self._graphed_for(optimizers, batches, chunk)
+        count = graphed.load(chunk)
+        done = 0
+        if graphed.graph is None:
+            done = min(max(1, self.options.warmup_steps), count)
+            try:
+                graphed.warmup(done)
+                graphed.capture(self._fingerprint(optimizers, batches))
+            except Exception as err:  # capture is an optimisation: never stop training
+                self._disable_graph(f"{type(err).__name__}: {err}")
+                return self._salvage_warmup(graphed, start, history)
+        for _ in range(done, count):
+            graphed.replay()
+        history.write_rows(start, graphed.history[:count], self.step.term_names)
+        return count
+
+    def _salvage_warmup(self, graphed: GraphedStep, start: int, history: TermHistory) -> int:
+        """After a failed warm-up/capture: keep the terms of the warm-up updates that ran and
+        return their number (the caller runs the rest of the chunk eagerly)."""
+        self._graphed = None
+        try:
+            if graphed.device.type == "cuda":
+                torch.cuda.synchronize(graphed.device)
+            done = int(graphed.cursor.item())
+        except Exception as err:  # a broken capture may leave an error to report here
+            logger.warning("TMD: CUDA error after the failed capture: %s", err)
+            raise
+        if done:
+            history.write_rows(start, graphed.history[:done], self.step.term_names)
+        return done
+
+    def _graphed_for(
+        self,
+        optimizers: Sequence[torch.optim.Optimizer],
+        batches: ChunkedBatches,
+        chunk: Mapping[str, Tensor],
+    ) -> GraphedStep:
+        """The current graph, or a fresh (uncaptured) one if the state moved since capture."""
+        graphed = self._graphed
+        if graphed is not None and graphed.fingerprint != self._fingerprint(optimizers, batches):
+            logger.info("TMD: parameters/optimizer state changed; capturing the update again")
+            graphed = None
+        if graphed is None:
+            graphed = GraphedStep(self.step, chunk, batches.capacity)
+            self._graphed = graphed
+        return graphed
+
+    def _fingerprint(
+        self, optimizers: Sequence[torch.optim.Optimizer], batches: ChunkedBatches
+    ) -> tuple:
+        return state_fingerprint(
+            self.step.module, optimizers, extra=(batches.batch_size, batches.capacity)
+        )
+
+    def _disable_graph(self, reason: str) -> None:
+        self.graph_error = reason
+        logger.warning("TMD: CUDA graph update disabled, running eager updates (%s)", reason)
