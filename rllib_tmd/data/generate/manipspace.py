@@ -21,9 +21,9 @@ at the env's own speed (~1-4 ms per step). They draw from numpy's global RNG, th
 ``np_random`` and an (unseedable) action-space RNG for random actions, which we replace by an
 equivalent uniform draw; all are seeded per episode (the caller's global numpy state is restored
 afterwards). The env also carries its last task targets across resets (visible to the first
-oracle action after a task switch); that carried state is fixed per context and restored before
-every episode. Together this makes an episode a function of its seed alone, independent of
-``workers`` and of the episodes collected before it.
+oracle action after a task switch); that carried state is taken from a fresh env after one
+seeded reset and restored before every episode. Together this makes an episode a function of its
+seed alone, independent of ``workers``, of the episodes collected before it and of the process.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import ogbench  # noqa: F401  (registers the ogbench gymnasium environments)
+from gymnasium.envs.registration import load_env_creator
 from ogbench.manipspace.oracles.markov.button_markov import ButtonMarkovOracle
 from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
 from ogbench.manipspace.oracles.markov.drawer_markov import DrawerMarkovOracle
@@ -125,21 +126,27 @@ class ManipspaceContext:
         self._carried_state = self._seeded_carried_state()
 
     def _seeded_carried_state(self) -> dict[str, object]:
-        """Env state that survives ``reset``, after one seeded reset.
+        """Env state that survives ``reset``, after one seeded reset of a never-reset env.
 
         The scene env keeps its last task targets (``_target_*`` attributes, target sites in the
         model) across resets, and the first oracle action after a task switch still sees them
-        through the previous step's ``info``. ``gymnasium.make`` already reset the env once with
-        an unseeded RNG, so we fix this carried state and restore it before every episode.
+        through the previous step's ``info``. A reset only overwrites the targets of the task it
+        draws (e.g. one button's target state), so this state accumulates every reset the env has
+        seen, including the unseeded one ``gymnasium.make`` performs (its env checker builds the
+        observation space). We therefore take it from a separate, freshly constructed env whose
+        first and only reset is seeded, and restore it before every episode.
         """
+        spec = self.env.spec
+        fresh = load_env_creator(spec.entry_point)(**spec.kwargs)
+        assert fresh._model is None, "the scene env was reset on construction"
         saved = np.random.get_state()
         try:
-            self.env.reset(seed=0)
+            fresh.reset(seed=0)
         finally:
             np.random.set_state(saved)
-        env = self.env.unwrapped
-        state = {k: copy.deepcopy(v) for k, v in vars(env).items() if k.startswith("_target")}
-        state["site_pos"] = env._model.site_pos.copy()
+        state = {k: copy.deepcopy(v) for k, v in vars(fresh).items() if k.startswith("_target")}
+        state["site_pos"] = fresh._model.site_pos.copy()
+        fresh.close()
         return state
 
     def restore_carried_state(self) -> None:
