@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,26 @@ def write_splits(
     for split, path in paths.items():
         write_npz(path, data[split])
     return paths
+
+
+def collect_recipe(
+    recipe: object,
+    run_chunk: Callable,
+    name: str,
+    episodes: int | None,
+    seed: int,
+    workers: int,
+    progress: bool,
+) -> dict[str, dict[str, np.ndarray]]:
+    """``{"train": arrays, "val": arrays}`` for a recipe with ``num_episodes`` and
+    ``episode_length``; ``run_chunk(name, seed, ...)`` generates a chunk of episodes."""
+    counts = split_counts(recipe.num_episodes, episodes)
+    episode_seed(seed, "train", 0)  # validates the seed before any work starts
+    return collect_splits(
+        partial(run_chunk, name, seed),
+        counts,
+        recipe.episode_length,
+        workers=workers,
+        progress=progress,
+        desc=name,
+    )

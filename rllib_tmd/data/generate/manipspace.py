@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import gymnasium
@@ -48,9 +47,8 @@ from ogbench.manipspace.oracles.plan.drawer_plan import DrawerPlanOracle
 from ogbench.manipspace.oracles.plan.window_plan import WindowPlanOracle
 
 from rllib_tmd.data.generate.common import (
-    collect_splits,
+    collect_recipe,
     episode_seed,
-    split_counts,
     write_splits,
 )
 
@@ -249,16 +247,8 @@ def collect_manipspace(
     progress: bool = True,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Generate ``{"train": arrays, "val": arrays}`` in memory (see ``generate_manipspace``)."""
-    recipe = MANIPSPACE_RECIPES[name]
-    counts = split_counts(recipe.num_episodes, episodes)
-    episode_seed(seed, "train", 0)  # validates the seed before any work starts
-    return collect_splits(
-        partial(_run_chunk, name, seed),
-        counts,
-        recipe.episode_length,
-        workers=workers,
-        progress=progress,
-        desc=name,
+    return collect_recipe(
+        MANIPSPACE_RECIPES[name], _run_chunk, name, episodes, seed, workers, progress
     )
 
 

@@ -34,7 +34,6 @@ import math
 import os
 from collections import deque
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import gymnasium
@@ -43,10 +42,8 @@ import numpy as np
 import ogbench  # noqa: F401  (registers the ogbench gymnasium environments)
 
 from rllib_tmd.data.generate.common import (
-    collect_splits,
+    collect_recipe,
     episode_rng,
-    episode_seed,
-    split_counts,
     write_splits,
 )
 
@@ -538,16 +535,8 @@ def collect_pointmaze(
     progress: bool = True,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Generate ``{"train": arrays, "val": arrays}`` in memory (see ``generate_pointmaze``)."""
-    recipe = POINTMAZE_RECIPES[name]
-    counts = split_counts(recipe.num_episodes, episodes)
-    episode_seed(seed, "train", 0)  # validates the seed before any work starts
-    return collect_splits(
-        partial(_run_chunk, name, seed),
-        counts,
-        recipe.episode_length,
-        workers=workers,
-        progress=progress,
-        desc=name,
+    return collect_recipe(
+        POINTMAZE_RECIPES[name], _run_chunk, name, episodes, seed, workers, progress
     )
 
 
