@@ -26,6 +26,7 @@ from rllib_tmd.data.schema import (
     DatasetError,
     DatasetMetadata,
     ShardInfo,
+    require_nonempty_file,
     shard_locator,
     split_from_name,
     val_path_for,
@@ -100,11 +101,7 @@ class EpisodeArrays:
 
 def load_npz(path: str | Path, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """Arrays of an OGBench ``.npz`` (all keys, or ``keys``); errors name the file and key."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise DatasetError(f"{path}: file is empty (0 bytes)")
+    path = require_nonempty_file(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             names = list(npz.files) if keys is None else list(keys)

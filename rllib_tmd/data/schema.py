@@ -527,13 +527,19 @@ def _episode_id_range(meta: pq.FileMetaData) -> tuple[int | None, int | None]:
     return (min(lows), max(highs)) if lows else (None, None)
 
 
-def inspect_shard(path: str | Path, expected: pa.Schema | None = None) -> ShardInfo:
-    """Open a shard's footer, check it is a non-empty Parquet file with the expected schema."""
+def require_nonempty_file(path: str | Path) -> Path:
+    """``path`` as a Path; a missing or zero-byte file is a DatasetError naming it."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise DatasetError(f"{path}: file is empty (0 bytes)")
+    return path
+
+
+def inspect_shard(path: str | Path, expected: pa.Schema | None = None) -> ShardInfo:
+    """Open a shard's footer, check it is a non-empty Parquet file with the expected schema."""
+    path = require_nonempty_file(path)
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as err:

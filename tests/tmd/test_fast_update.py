@@ -27,7 +27,11 @@ from rllib_tmd.tmd.default_tmd_rl_module import ACTIONS
 from rllib_tmd.tmd.torch import fast_update as fu
 from rllib_tmd.tmd.torch import tmd_torch_learner
 from rllib_tmd.tmd.torch.default_tmd_torch_rl_module import DefaultTMDTorchRLModule
-from rllib_tmd.tmd.torch.tmd_torch_learner import forward_loss_terms, tmd_loss_terms
+from rllib_tmd.tmd.torch.tmd_torch_learner import (
+    forward_loss_terms,
+    loss_hyperparameters,
+    tmd_loss_terms,
+)
 from tests.tmd.conftest import TINY_TRAINING
 
 OBS_DIM, ACT_DIM, B = 3, 2, 8
@@ -39,17 +43,7 @@ SMALL_MODEL = {
     "quasimetric_components": 4,
     "quasimetric_impl": "torch",
 }
-HP = {
-    "latent_dim": 16,
-    "gamma": 0.99,
-    "zeta": 0.05,
-    "contrastive_weight": 1.0,
-    "action_invariance_weight": 1.0,
-    "linex_threshold": 3.0,
-    "diag_backup": 0.5,
-    "divergence": "linex",
-    "alpha": 0.1,
-}
+HP = loss_hyperparameters(TMDConfig().training(latent_dim=16))
 FP32 = {"rtol": 1e-5, "atol": 1e-6}
 
 
