@@ -16,8 +16,19 @@ POINTMAZE_NAMES = [
 ]
 
 
-def test_pointmaze_and_scene_datasets_are_supported():
-    assert set(supported_datasets()) == {*POINTMAZE_NAMES, "scene-play-v0", "scene-noisy-v0"}
+MANIPSPACE_NAMES = [
+    "cube-single-play-v0",
+    "cube-single-noisy-v0",
+    "cube-double-play-v0",
+    "scene-play-v0",
+    "scene-noisy-v0",
+    "puzzle-3x3-play-v0",
+    "puzzle-3x3-noisy-v0",
+]
+
+
+def test_pointmaze_and_manipspace_datasets_are_supported():
+    assert set(supported_datasets()) == {*POINTMAZE_NAMES, *MANIPSPACE_NAMES}
     assert supported_datasets() == sorted(supported_datasets())
 
 
@@ -45,9 +56,10 @@ def test_expert_datasets_ask_for_the_official_file(name, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_manipulation_datasets_are_not_generated_yet(tmp_path):
+@pytest.mark.parametrize("name", ["cube-triple-play-v0", "puzzle-4x4-noisy-v0"])
+def test_other_manipulation_sizes_are_not_generated_yet(name, tmp_path):
     with pytest.raises(OfficialDatasetRequiredError, match="no local generator"):
-        generate_dataset("cube-double-play-v0", tmp_path)
+        generate_dataset(name, tmp_path)
 
 
 def test_a_name_cannot_be_registered_twice():

@@ -3,8 +3,9 @@
 ``generate_dataset(name, out_dir)`` writes ``<out_dir>/<name>.npz`` and ``<out_dir>/<name>-val.npz``
 in OGBench's format, so ``ogbench.make_env_and_datasets(name, dataset_dir=out_dir)`` loads them
 without downloading anything. Generators are looked up in a registry (dataset name -> function);
-pointmaze (8 datasets) and scene (play, noisy) are registered; cube/puzzle can be added the same
-way (``manipspace.py`` follows the same script).
+pointmaze (8 datasets) and the manipulation datasets of ``manipspace.py`` (cube-single play/noisy,
+cube-double play, scene play/noisy, puzzle-3x3 play/noisy) are registered. Other cube/puzzle
+sizes follow the same script and need only a recipe entry in ``MANIPSPACE_RECIPES``.
 """
 
 from __future__ import annotations
