@@ -1,26 +1,33 @@
-"""Updates/s of TMD's single-learner update paths, per batch size, on one device.
+"""Updates/s and peak GPU memory of TMD's update paths, per batch size, on one device.
 
-Modes (config attributes set on a ``TMDConfig``; see ``rllib_tmd/tmd/torch/fast_update.py``):
+Implementations (``impl`` in the results; config flags in ``IMPLS``):
 
-* ``rllib``   -- RLlib's ``Learner._update`` per batch (``fast_update=False``);
-* ``lean``    -- the lean eager loop (``fast_update=True``, the single-learner default);
-* ``graph``   -- lean + the whole update as one CUDA graph (``cuda_graph=True``);
-* ``train``   -- ``TMD.train()`` end to end (local learner, one iteration ~``--seconds`` long)
-  with whichever of rllib/lean/graph was fastest at that batch size;
-* optional: ``graph_fused`` (+ ``fused_adam``), ``compile`` (``torch_compile_update``),
-  ``compile_graph`` (both).
+* ``reference``   -- the plain PyTorch port: reference (torch) MRN, RLlib's ``Learner._update``
+  per batch, full fp32 matmuls, no graph;
+* ``fused``       -- the fast path standalone, as a CUDA learner runs by default: fused Triton
+  MRN, lean update loop, the whole update as one CUDA graph, fused Adam, TF32 matmuls
+  (``learner.run_updates`` timed directly);
+* ``fused_rllib`` -- the same fast path through RLlib: ``TMD.train()`` iterations with the
+  local learner, counting updates;
+* diagnostics (``--impls``): ``fused_fp32`` (fused without TF32), ``lean`` (fused MRN + lean
+  loop, eager), ``rllib_fused`` (fused MRN through ``Learner._update``), ``fused_compile``
+  (fused + ``torch.compile`` of forward+loss).
 
-Each (mode, B) cell builds a fresh learner (so peak memory is per cell), runs warm-up updates
+Each (impl, B) cell builds a fresh learner (so peak memory is per cell), runs warm-up updates
 (Triton compiles, graph capture), then times ``run_updates(n)`` calls (each ends with the one
 host sync of its metrics) until ``--seconds`` have passed. Out-of-memory and other failures are
-recorded, never fatal; a mode that ran out of memory is not tried at larger B; cells left when
-``--budget-s`` is spent are recorded as skipped. A ``graph`` cell whose capture failed (so it
-ran eagerly) says so in ``path``/``graph_error``.
+recorded, never fatal; an impl that ran out of memory is not tried at larger B; cells left when
+``--budget-s`` is spent are recorded as skipped.
 
-    python benchmarks/learner_step.py                       # CUDA, B = 256 .. 8192
-    python benchmarks/learner_step.py --device cpu --sizes 64 --model tiny --seconds 0.5
+Numerics (``--check-updates``, CUDA): reference, fused_fp32 and fused learners from one seed
+draw the same batches; after N updates the loss terms of update N are compared (relative
+difference per term), which also measures TF32's effect.
 
-Writes ``--out`` (default ``benchmarks/results/learner_step.json``) and prints a table.
+    python benchmarks/throughput.py                       # CUDA, B = 256 .. 8192
+    python benchmarks/throughput.py --device cpu --sizes 64 --model tiny --seconds 0.5
+
+Writes ``--out`` (default ``benchmarks/results/throughput.json``) and a Markdown table next to
+it (``.md``), and prints the table.
 """
 
 from __future__ import annotations
@@ -45,15 +52,22 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 SIZES = (256, 512, 1024, 2048, 4096, 8192)
-MODE_FLAGS: dict[str, dict[str, bool]] = {
-    "rllib": {"fast_update": False},
-    "lean": {"fast_update": True},
-    "graph": {"fast_update": True, "cuda_graph": True},
-    "graph_fused": {"fast_update": True, "cuda_graph": True, "fused_adam": True},
-    "compile": {"fast_update": True, "torch_compile_update": True},
-    "compile_graph": {"fast_update": True, "torch_compile_update": True, "cuda_graph": True},
+_EAGER = {"cuda_graph": False, "fused_adam": False}
+IMPLS: dict[str, dict] = {
+    "reference": {
+        "fast_update": False,
+        "quasimetric_impl": "torch",
+        "matmul_precision": "highest",
+        **_EAGER,
+    },
+    "rllib_fused": {"fast_update": False, "matmul_precision": "highest", **_EAGER},
+    "lean": {"fast_update": True, "matmul_precision": "highest", **_EAGER},
+    "fused_fp32": {"matmul_precision": "highest"},  # graph + fused Adam ("auto" on CUDA)
+    "fused": {},  # the defaults: graph + fused Adam + TF32 on CUDA
+    "fused_compile": {"torch_compile_update": True},
 }
-DEFAULT_MODES = ("rllib", "lean", "graph", "train")
+THROUGH_RLLIB = {"fused_rllib": "fused"}  # timed through TMD.train() with these flags
+DEFAULT_IMPLS = ("reference", "fused", "fused_rllib")
 MODELS: dict[str, dict[str, Any]] = {
     "default": {},  # spec §1: ensemble 2, latent 512, 3x512 MLPs, MRN K=8
     "tiny": {
@@ -64,7 +78,8 @@ MODELS: dict[str, dict[str, Any]] = {
     },
 }
 WARMUP_UPDATES = 8  # > the graph path's warm-up steps, so capture happens before timing
-TARGET = (512, 1600.0)  # the performance issue's target: >= 1,600 updates/s at B = 512
+# the performance issue's targets at B = 512: standalone and through RLlib (updates/s)
+TARGETS = {"fused": (512, 2000.0), "fused_rllib": (512, 1600.0)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,7 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     p.add_argument(
-        "--modes", nargs="+", default=list(DEFAULT_MODES), choices=[*MODE_FLAGS, "train"]
+        "--impls", nargs="+", default=list(DEFAULT_IMPLS), choices=[*IMPLS, *THROUGH_RLLIB]
     )
     p.add_argument("--model", choices=list(MODELS), default="default")
     p.add_argument(
@@ -90,9 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=400.0,
         help="wall-clock budget; cells after it are recorded as skipped",
     )
-    p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls (default: off)")
+    p.add_argument("--check-updates", type=int, default=100, help="numerics check length (0: skip)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "learner_step.json"))
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "throughput.json"))
     return p.parse_args(argv)
 
 
@@ -126,7 +141,6 @@ def machine_info(device: str, args: argparse.Namespace) -> dict[str, Any]:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "host": platform.node(),
-        "tf32": bool(args.tf32),
         "model": args.model,
         "seconds_per_cell": args.seconds,
     }
@@ -232,9 +246,9 @@ def calibrate(run_updates, seconds: float) -> int:
     return int(min(5000, max(4, rate * seconds / 4)))
 
 
-def bench_learner(dataset: Path, mode: str, batch_size: int, args, device: str) -> dict:
-    """One (learner mode, B) cell: build, warm up, time ``run_updates``."""
-    config = tmd_config(dataset, batch_size, device, args.model, MODE_FLAGS[mode], args.seed)
+def bench_learner(dataset: Path, impl: str, batch_size: int, args, device: str) -> dict:
+    """One (impl, B) cell: build a learner, warm up, time ``run_updates``."""
+    config = tmd_config(dataset, batch_size, device, args.model, IMPLS[impl], args.seed)
     config.validate()
     learner = config.build_learner()
     learner.run_updates(WARMUP_UPDATES)
@@ -245,69 +259,52 @@ def bench_learner(dataset: Path, mode: str, batch_size: int, args, device: str) 
         path=getattr(learner, "update_path", "rllib"),
         graph_error=getattr(updater, "graph_error", None),
     )
-    if "graph" in mode and "graph" not in result["path"]:
-        result["status"] = "fallback"
     return result
 
 
-def bench_train(
-    dataset: Path, batch_size: int, best_mode: str, rate: float, args, device: str
-) -> dict:
+def bench_train(dataset: Path, impl: str, batch_size: int, rate: float, args, device: str) -> dict:
     """``TMD.train()`` with the local learner; iterations of ~``--seconds / 2`` each."""
     ensure_ray()
     n = int(min(5000, max(5, rate * args.seconds / 2)))
+    flags = IMPLS[THROUGH_RLLIB[impl]]
     config = tmd_config(
-        dataset,
-        batch_size,
-        device,
-        args.model,
-        MODE_FLAGS[best_mode],
-        args.seed,
-        updates_per_iteration=n,
+        dataset, batch_size, device, args.model, flags, args.seed, updates_per_iteration=n
     )
     algo = config.build_algo()
     try:
         algo.train()  # warm-up iteration (Triton compile, graph capture)
         result = time_calls(algo.train, n, args.seconds, device)
-        result.update(
-            path=algo.learner_group._learner.update_path, via=best_mode, updates_per_iteration=n
-        )
+        result.update(path=algo.learner_group._learner.update_path, updates_per_iteration=n)
         return result
     finally:
         algo.stop()
 
 
-def graph_check(dataset: Path, args, device: str, batch_size: int = 256, updates: int = 20) -> dict:
-    """Numerics of the graph path on this device: lean vs graph learners from one seed (same
-    batches) after ``updates`` updates; max relative loss-term and parameter differences."""
-    learners, histories = [], []
-    for mode in ("lean", "graph"):
-        config = tmd_config(dataset, batch_size, device, args.model, MODE_FLAGS[mode], args.seed)
+def last_update_terms(learner, updates: int) -> dict[str, float]:
+    """Runs ``updates - 1`` updates, then one more; returns that last update's loss terms."""
+    if updates > 1:
+        learner.run_updates(updates - 1)
+    result = learner.run_updates(1)["default_policy"]
+    values = {k: float(v.peek()) for k, v in result.items() if hasattr(v, "peek")}
+    return {k: v for k, v in values.items() if np.isfinite(v) and k != "num_trainable_parameters"}
+
+
+def numerics_check(dataset: Path, args, device: str, batch_size: int = 512) -> dict:
+    """Loss terms of update N from one seed (same batches): reference vs fused (fp32 and
+    TF32). Relative difference per term, and the largest, against the reference."""
+    terms = {}
+    for impl in ("reference", "fused_fp32", "fused"):
+        config = tmd_config(dataset, batch_size, device, args.model, IMPLS[impl], args.seed)
         config.validate()
-        learner = config.build_learner()
-        results = [learner.run_updates(updates // 2) for _ in range(2)]
-        histories.append(
-            [
-                [v.peek() for v in r["default_policy"].values() if hasattr(v, "peek")]
-                for r in results
-            ]
-        )
-        learners.append(learner)
-    (lean, graph), (h_lean, h_graph) = learners, histories
-    loss_rel = max(
-        abs(a - b) / max(abs(a), 1e-6) for ra, rb in zip(h_lean, h_graph) for a, b in zip(ra, rb)
-    )
-    lean_params = lean.module["default_policy"].state_dict()
-    graph_params = graph.module["default_policy"].state_dict()
-    param_diff = max((lean_params[k] - graph_params[k]).abs().max().item() for k in lean_params)
-    return {
-        "batch_size": batch_size,
-        "updates": updates,
-        "path": graph.update_path,
-        "graph_error": graph._fast_updater.graph_error,
-        "max_rel_metric_diff": float(loss_rel),
-        "max_abs_param_diff": param_diff,
-    }
+        terms[impl] = last_update_terms(config.build_learner(), args.check_updates)
+        reset_memory(device)
+    ref = terms["reference"]
+    out: dict[str, Any] = {"batch_size": batch_size, "updates": args.check_updates, "terms": terms}
+    for impl in ("fused_fp32", "fused"):
+        rel = {k: abs(terms[impl][k] - v) / max(abs(v), 1e-6) for k, v in ref.items()}
+        out[f"rel_diff_{impl}"] = rel
+        out[f"max_rel_diff_{impl}"] = max(rel.values())
+    return out
 
 
 def run_cell(fn, device: str) -> dict:
@@ -331,86 +328,85 @@ def run_cell(fn, device: str) -> dict:
 
 
 # ---- main ------------------------------------------------------------------------------------
-def best_learner_mode(rows: list[dict], batch_size: int) -> tuple[str, float] | None:
-    """Fastest successful learner mode at ``batch_size``: (mode, updates/s)."""
-    ok = [
-        r
-        for r in rows
-        if r["batch_size"] == batch_size and r["mode"] != "train" and r["status"] == "ok"
-    ]
-    if not ok:
-        return None
-    best = max(ok, key=lambda r: r["updates_per_s"])
-    return best["mode"], best["updates_per_s"]
+def learner_rate(rows: list[dict], impl: str, batch_size: int) -> float | None:
+    """updates/s of ``impl`` at ``batch_size`` if that cell succeeded."""
+    row = next(
+        (r for r in rows if r["impl"] == impl and r["batch"] == batch_size and r["status"] == "ok"),
+        None,
+    )
+    return None if row is None else row["updates_per_s"]
 
 
 def run_all(args: argparse.Namespace, device: str, dataset: Path) -> list[dict]:
     rows: list[dict] = []
     deadline = time.perf_counter() + args.budget_s
-    oom_modes: set[str] = set()
-    learner_modes = [m for m in args.modes if m != "train"]
+    failed: set[str] = set()
+    order = [i for i in args.impls if i in IMPLS] + [i for i in args.impls if i in THROUGH_RLLIB]
     for batch_size in sorted(args.sizes):
-        for mode in [*learner_modes, *(["train"] if "train" in args.modes else [])]:
-            row: dict[str, Any] = {"mode": mode, "batch_size": batch_size}
+        for impl in order:
+            row: dict[str, Any] = {"impl": impl, "batch": batch_size}
+            base = THROUGH_RLLIB.get(impl)
             if time.perf_counter() > deadline:
                 row["status"] = "skipped (time budget)"
-            elif mode in oom_modes:
+            elif impl in failed:
                 row["status"] = "skipped (OOM at a smaller B)"
-            elif mode == "train":
-                best = best_learner_mode(rows, batch_size)
-                if best is None:
-                    row["status"] = "skipped (no learner mode succeeded)"
-                else:
-                    row.update(
-                        run_cell(
-                            lambda b=batch_size, best=best: bench_train(
-                                dataset, b, best[0], best[1], args, device
-                            ),
-                            device,
-                        )
+            elif base is not None:
+                rate = learner_rate(rows, base, batch_size) or 100.0
+                row.update(
+                    run_cell(
+                        lambda b=batch_size, i=impl, r=rate: bench_train(
+                            dataset, i, b, r, args, device
+                        ),
+                        device,
                     )
+                )
             else:
                 row.update(
                     run_cell(
-                        lambda b=batch_size, m=mode: bench_learner(dataset, m, b, args, device),
+                        lambda b=batch_size, i=impl: bench_learner(dataset, i, b, args, device),
                         device,
                     )
                 )
             if row["status"] == "oom":
-                oom_modes.add(mode)
+                failed.add(impl)
             rows.append(row)
             print(format_row(row), flush=True)
     return rows
 
 
 def format_row(row: dict) -> str:
-    head = f"B={row['batch_size']:>5} {row['mode']:<14}"
-    if row["status"] not in ("ok", "fallback"):
+    head = f"B={row['batch']:>5} {row['impl']:<14}"
+    if row["status"] != "ok":
         return f"{head} {row['status']}" + (f"  {row.get('error', '')}" if "error" in row else "")
     mem = f"{row['peak_mem_gib']:.2f} GiB" if row.get("peak_mem_gib") is not None else "-"
-    note = f"  [{row['status']}: {row.get('graph_error')}]" if row["status"] == "fallback" else ""
     return (
         f"{head} {row['updates_per_s']:>9.1f} upd/s  {row['ms_per_update']:>8.3f} ms  "
-        f"peak {mem}  path={row.get('path')}{note}"
+        f"peak {mem}  path={row.get('path')}"
     )
 
 
-def table(rows: list[dict], modes: list[str], sizes: list[int]) -> str:
-    """Markdown table: one row per B, one column per mode (updates/s, peak GiB)."""
-    lines = ["| B | " + " | ".join(modes) + " |", "|---" * (len(modes) + 1) + "|"]
+def table(rows: list[dict], impls: list[str], sizes: list[int]) -> str:
+    """Markdown: one row per B, one column per impl (updates/s (peak GiB)), plus the ratio of
+    ``fused`` and ``fused_rllib`` to ``reference``."""
+    ratio_cols = [i for i in ("fused", "fused_rllib") if i in impls and "reference" in impls]
+    head = impls + [f"{i} / reference" for i in ratio_cols]
+    lines = ["| B | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for b in sorted(sizes):
         cells = []
-        for mode in modes:
-            row = next((r for r in rows if r["batch_size"] == b and r["mode"] == mode), None)
+        for impl in impls:
+            row = next((r for r in rows if r["batch"] == b and r["impl"] == impl), None)
             if row is None:
                 cells.append("")
-            elif row["status"] in ("ok", "fallback"):
+            elif row["status"] == "ok":
                 mem = row.get("peak_mem_gib")
-                mem_text = f" ({mem:.1f} GiB)" if mem is not None else ""
-                flag = "*" if row["status"] == "fallback" else ""
-                cells.append(f"{row['updates_per_s']:.0f}{flag}{mem_text}")
+                mem_text = f" ({mem:.2f} GiB)" if mem is not None else ""
+                cells.append(f"{row['updates_per_s']:.0f}{mem_text}")
             else:
                 cells.append(row["status"].split(" ")[0].upper())
+        ref = learner_rate(rows, "reference", b)
+        for impl in ratio_cols:
+            rate = learner_rate(rows, impl, b)
+            cells.append(f"{rate / ref:.1f}x" if rate and ref else "")
         lines.append(f"| {b} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -420,38 +416,42 @@ def main(argv: list[str] | None = None) -> dict:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda but CUDA is not available")
-    torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32)
-    torch.backends.cudnn.allow_tf32 = bool(args.tf32)
     logging.basicConfig(level=logging.WARNING)
     dataset = (
         Path(args.dataset)
         if args.dataset
         else synthetic_dataset(Path(tempfile.gettempdir()) / "rllib-tmd-bench", seed=args.seed)
     )
-    if device == "cuda" or "train" in args.modes:
-        ensure_ray()
+    ensure_ray()
     start = time.perf_counter()
     check = None
-    if device == "cuda" and any("graph" in m for m in args.modes):
-        check = run_cell(lambda: graph_check(dataset, args, device), device)
-        print(f"graph vs lean numerics: {check}", flush=True)
+    if args.check_updates > 0:
+        check = run_cell(lambda: numerics_check(dataset, args, device), device)
+        print(f"numerics after {args.check_updates} updates: {check}", flush=True)
     rows = run_all(args, device, dataset)
     result = {
         "machine": machine_info(device, args),
         "dataset": str(dataset),
         "sizes": sorted(args.sizes),
-        "modes": args.modes,
-        "target": {"batch_size": TARGET[0], "updates_per_s": TARGET[1]},
-        "graph_check": check,
+        "impls": args.impls,
+        "targets": {k: {"batch": b, "updates_per_s": r} for k, (b, r) in TARGETS.items()},
+        "numerics": check,
         "total_s": time.perf_counter() - start,
-        "results": rows,
+        "rows": rows,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
+    text = table(rows, args.impls, args.sizes)
+    device_name = result["machine"].get("gpu", device)
+    out.with_suffix(".md").write_text(
+        f"# TMD update throughput ({device_name}, model {args.model})\n\n"
+        "updates/s (peak GPU memory); command: `python benchmarks/throughput.py`\n\n"
+        f"{text}\n"
+    )
     print()
-    print(table(rows, args.modes, args.sizes))
-    print(f"\n(* = CUDA graph capture failed, ran eager)  wrote {out}  in {result['total_s']:.0f}s")
+    print(text)
+    print(f"\nwrote {out} and {out.with_suffix('.md')} in {result['total_s']:.0f}s")
     return result
 
 

@@ -40,6 +40,13 @@ def split_widths(latent_dim: int, num_components: int, variant: str) -> tuple[in
     return width // 2, width // 2
 
 
+@torch.compiler.disable
+def _fused_pairwise(x: Tensor, y: Tensor, num_components: int, max_dim: int, eps: float) -> Tensor:
+    """The fused Triton kernels, kept out of ``torch.compile`` graphs (they run as they are;
+    the compiled code around them is split at this call)."""
+    return fused.mrn_pairwise_fused(x, y, num_components=num_components, max_dim=max_dim, eps=eps)
+
+
 def mrn_elementwise(
     x: Tensor, y: Tensor, num_components: int, max_dim: int, eps: float = 1e-6
 ) -> Tensor:
@@ -175,9 +182,7 @@ class MRN(nn.Module):
         """d(x[e, i], y[e, j]) for x: [E, B, D], y: [E, C, D] -> [E, B, C]."""
         check_pairwise_inputs(x, y, self.latent_dim)
         if self._use_fused(x, y):
-            return fused.mrn_pairwise_fused(
-                x, y, num_components=self.num_components, max_dim=self.max_dim, eps=self.eps
-            )
+            return _fused_pairwise(x, y, self.num_components, self.max_dim, self.eps)
         return mrn_pairwise_reference(
             x, y, self.num_components, self.max_dim, self.eps, self.max_chunk_elements
         )

@@ -53,12 +53,16 @@ TMD_TRAINING_DEFAULTS: dict[str, Any] = {
     "actor_geom_sample": False,
     "updates_per_iteration": 1000,
     "sampler": "torch",
-    # Update-loop implementation (single learner): lean loop, optional CUDA-graph capture,
-    # torch.compile of forward+loss, fused Adam. Graph/compile/fused stay off until measured.
+    # Update-loop implementation (single learner): lean loop, CUDA-graph capture of the whole
+    # update and fused Adam ("auto": on for a CUDA learner, off elsewhere; measured in
+    # benchmarks/throughput.py), optional torch.compile of forward+loss.
     "fast_update": True,
-    "cuda_graph": False,
+    "cuda_graph": "auto",
     "torch_compile_update": False,
-    "fused_adam": False,
+    "fused_adam": "auto",
+    # float32 matmuls on CUDA: "high" = TF32 tensor cores (what JAX does by default on GPUs,
+    # so also the authors' code), "highest" = full fp32. "auto" = "high" on CUDA.
+    "matmul_precision": "auto",
     "ogbench_env": None,
     "eval_episodes_per_task": 50,
     "eval_task_ids": (1, 2, 3, 4, 5),
@@ -72,6 +76,9 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "quasimetric_impl": ("auto", "torch", "triton"),
     "divergence": ("linex", "mse", "bce"),
     "sampler": ("torch", "numpy"),
+    "cuda_graph": (True, False, "auto"),
+    "fused_adam": (True, False, "auto"),
+    "matmul_precision": ("auto", "high", "highest"),
 }
 # key -> (lower bound, upper bound, bounds inclusive?)
 RANGES: dict[str, tuple[float, float, bool]] = {

@@ -44,6 +44,8 @@ def test_known_keys_in_a_config_dict_are_accepted():
         ("gamma", 1.0, r"'gamma'.*\(0.0, 1.0\)"),
         ("updates_per_iteration", 0, r"'updates_per_iteration'"),
         ("eval_task_ids", (0, 6), r"'eval_task_ids'.*1..5"),
+        ("matmul_precision", "tf16", r"'matmul_precision'.*'auto', 'high', 'highest'"),
+        ("cuda_graph", "yes", r"'cuda_graph'.*True, False, 'auto'"),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_values(key, value, pattern):

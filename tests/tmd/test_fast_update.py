@@ -459,3 +459,13 @@ def test_gpu_learner_runs_the_graph_path(ray_session, tiny_pointmaze):
     got = out_graph[DEFAULT_MODULE_ID][keys.TOTAL_LOSS].peek()
     assert got == pytest.approx(out_rllib[DEFAULT_MODULE_ID][keys.TOTAL_LOSS].peek(), rel=1e-3)
     assert_same_parameters(learner_parts(rllib)[0], learner_parts(graph)[0], rtol=1e-3, atol=1e-4)
+
+
+def test_auto_speed_switches_are_on_for_cuda_only():
+    assert fu.resolve_auto("auto", "cuda") and fu.resolve_auto("auto", torch.device("cuda", 0))
+    assert not fu.resolve_auto("auto", "cpu")
+    assert fu.resolve_auto(True, "cpu") and not fu.resolve_auto(False, "cuda")
+    config = TMDConfig()  # defaults: graph + fused Adam on CUDA only
+    assert fu.FastUpdateOptions.from_config(config, "cuda").cuda_graph
+    assert fu.FastUpdateOptions.from_config(config, "cuda").fused_adam
+    assert not fu.FastUpdateOptions.from_config(config, "cpu").cuda_graph

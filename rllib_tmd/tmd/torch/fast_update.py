@@ -73,13 +73,21 @@ class FastUpdateOptions:
     max_chunk: int = DEFAULT_MAX_CHUNK
 
     @classmethod
-    def from_config(cls, config: Any) -> FastUpdateOptions:
-        """Options from ``config.cuda_graph``, ``torch_compile_update``, ``fused_adam``."""
+    def from_config(cls, config: Any, device: torch.device | str = "cpu") -> FastUpdateOptions:
+        """Options from ``config.cuda_graph``, ``torch_compile_update``, ``fused_adam``;
+        ``"auto"`` means on for a CUDA ``device``, off elsewhere."""
         return cls(
-            cuda_graph=bool(getattr(config, "cuda_graph", False)),
+            cuda_graph=resolve_auto(getattr(config, "cuda_graph", False), device),
             torch_compile=bool(getattr(config, "torch_compile_update", False)),
-            fused_adam=bool(getattr(config, "fused_adam", False)),
+            fused_adam=resolve_auto(getattr(config, "fused_adam", False), device),
         )
+
+
+def resolve_auto(value: bool | str, device: torch.device | str) -> bool:
+    """A CUDA-only speed switch: ``"auto"`` -> on iff ``device`` is CUDA; else ``bool(value)``."""
+    if value == "auto":
+        return torch.device(device).type == "cuda"
+    return bool(value)
 
 
 def lean_path_blocker(config: Any) -> str | None:

@@ -52,8 +52,9 @@ def contrastive_loss(dist: Tensor, latent_dim: int) -> tuple[Tensor, Tensor]:
     cross-entropy with target ``i = j``. Returns (loss, top-1 accuracy), both scalars.
     """
     logits = -dist / math.sqrt(latent_dim)
-    log_probs = torch.log_softmax(logits, dim=1)
-    loss = -torch.diagonal(log_probs, dim1=1, dim2=2).mean()
+    # log softmax_i at i = j, without materialising the [E, B, B] log-probabilities
+    positives = torch.diagonal(logits, dim1=1, dim2=2)
+    loss = (torch.logsumexp(logits, dim=1) - positives).mean()
     labels = torch.arange(dist.shape[-1], device=dist.device)
     accuracy = (logits.argmax(dim=1) == labels).float().mean()
     return loss, accuracy
@@ -207,6 +208,16 @@ def loss_hyperparameters(config: Any) -> dict[str, Any]:
     }
 
 
+def apply_matmul_precision(precision: str, device: torch.device) -> None:
+    """TF32 tensor cores for float32 matmuls on CUDA (``"high"``, the ``"auto"`` choice there)
+    or full fp32 (``"highest"``). Process-wide; a CPU learner is left as it is."""
+    if device.type != "cuda":
+        return
+    allow = precision in ("auto", "high")
+    torch.backends.cuda.matmul.allow_tf32 = allow
+    torch.backends.cudnn.allow_tf32 = allow
+
+
 class TMDTorchLearner(TMDLearner, TorchLearner):
     """Composes the loss functions above; samples its own batches (GPU-resident if on CUDA).
 
@@ -226,6 +237,7 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
 
     def build(self) -> None:
         super().build()
+        apply_matmul_precision(self.config.matmul_precision, self._device)
         self._sampler = build_learner_sampler(self.config, self._device, self._learner_index)
         self._hp = loss_hyperparameters(self.config)
         self._last_terms: dict[str, Tensor] = {}
@@ -238,7 +250,7 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
         """Batches of ``train_batch_size_per_learner``, sampled ``capacity`` at a time."""
         module = self.module[DEFAULT_MODULE_ID].unwrapped()
         batch_size = self.config.train_batch_size_per_learner
-        options = FastUpdateOptions.from_config(self.config)
+        options = FastUpdateOptions.from_config(self.config, self._device)
         nbytes = batch_nbytes(batch_size, module.obs_dim, module.act_dim)
         capacity = chunk_capacity(nbytes, options.chunk_bytes, options.max_chunk)
         return ChunkedBatches(self._sampler, batch_size, capacity)
@@ -252,7 +264,7 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
         return FastUpdater(
             functools.partial(forward_loss_terms, hp=self._hp),
             keys.TOTAL_LOSS,
-            FastUpdateOptions.from_config(self.config),
+            FastUpdateOptions.from_config(self.config, self._device),
             grad_clip=self.config.grad_clip,
             grad_clip_by=self.config.grad_clip_by,
         )
