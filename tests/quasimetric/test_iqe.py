@@ -81,3 +81,23 @@ def test_chunked_pairwise_matches_and_has_gradients():
 def test_invalid_construction_is_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         IQE(**kwargs)
+
+
+def test_gradient_matches_finite_differences():
+    """Away from ties the union length is linear near the point: exact central differences."""
+    x = torch.randn(2, 5, 12, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(2, 4, 12, dtype=torch.float64, requires_grad=True)
+    head = IQE(12, num_components=3, impl="torch").double()
+    assert torch.autograd.gradcheck(head.pairwise, (x, y))
+    assert torch.autograd.gradcheck(lambda a, b: head.elementwise(a, b[:, :4]), (x[:, :4], y))
+
+
+def test_tie_rule_of_the_gradient():
+    """Equal intervals: the first index opens and closes the cluster; touching ones merge."""
+    x = torch.tensor([[[0.0, 0.0, 1.0, 3.0]]], requires_grad=True)
+    y = torch.tensor([[[1.0, 1.0, 2.0, 3.0]]], requires_grad=True)  # [0,1] [0,1] [1,2] empty
+    length = IQE(4, num_components=1, impl="torch").elementwise(x, y)
+    assert length.item() == pytest.approx(2.0)
+    dx, dy = torch.autograd.grad(length.sum(), (x, y))
+    assert dx.flatten().tolist() == [-1.0, 0.0, 0.0, 0.0]
+    assert dy.flatten().tolist() == [0.0, 0.0, 1.0, 0.0]

@@ -44,3 +44,16 @@ def mrn_pairwise_fused(
     return mrn_pairwise_triton(
         x, y, num_components=num_components, max_dim=max_dim, eps=eps, config=config
     )
+
+
+def iqe_components_fused(x: Tensor, y: Tensor, *, num_components: int, config=None) -> Tensor:
+    """Fused pairwise IQE component lengths, x [E, B, D], y [E, C, D] -> [E, B, C, K].
+
+    Differentiable once (gradients of the rule in ``rllib_tmd.quasimetric.iqe.union_lengths``);
+    ``config`` is an optional :class:`IQEKernelConfig`.
+    """
+    if not triton_available():
+        raise RuntimeError("the fused IQE kernels need triton: pip install triton")
+    from rllib_tmd.quasimetric.fused.iqe_triton import iqe_components_triton
+
+    return iqe_components_triton(x, y, num_components=num_components, config=config)
