@@ -46,9 +46,12 @@ class TMDCritic(nn.Module):
         e, hidden, latent = cfg["ensemble_size"], cfg["hidden_dims"], cfg["latent_dim"]
         self.psi = EnsembleMLP(e, obs_dim, hidden, latent, layer_norm=cfg["layer_norm"])
         self.phi = EnsembleMLP(e, obs_dim + act_dim, hidden, latent, layer_norm=cfg["layer_norm"])
-        head_kwargs: dict[str, Any] = {"num_components": cfg["quasimetric_components"]}
+        head_kwargs: dict[str, Any] = {
+            "num_components": cfg["quasimetric_components"],
+            "impl": cfg["quasimetric_impl"],
+        }
         if cfg["quasimetric"] == "mrn":
-            head_kwargs.update(variant=cfg["mrn_variant"], impl=cfg["quasimetric_impl"])
+            head_kwargs.update(variant=cfg["mrn_variant"])
         self.head = make_quasimetric(cfg["quasimetric"], latent, **head_kwargs)
 
     def encode_state_action(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
