@@ -1,13 +1,15 @@
-"""GPU check of the fused pairwise MRN kernels against the plain-torch reference.
+"""GPU check of the fused pairwise MRN or IQE kernels against the plain-torch reference.
 
-For each batch size B (C = B, E members, latent D, K components) it reports the relative
-error of the fused forward and of both input gradients against the reference (computed in
-float64 on upcast inputs when that fits), and times forward and forward+backward of both
-paths with ``triton.testing.do_bench`` (median, ms). A path that runs out of memory is
-recorded as "OOM".
+``--head`` picks the head (MRN: every ``--variants``; IQE: the component lengths plus the
+torch maxmean with alpha = 0.5). For each batch size B (C = B, E members, latent D, K
+components) it reports the relative error of the fused forward and of both input gradients
+against the reference (computed in float64 on upcast inputs when that fits), and times
+forward and forward+backward of both paths with ``triton.testing.do_bench`` (median, ms). A
+path that runs out of memory is recorded as "OOM".
 
     python benchmarks/quasimetric_kernels.py --out benchmarks/results
     python benchmarks/quasimetric_kernels.py --sizes 512 2048 --configs 64x64x4 128x64x8
+    python benchmarks/quasimetric_kernels.py --head iqe --sizes 256 512 1024 --check-max-b 1024
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def _import_package_root() -> None:
 
 _import_package_root()
 
+from rllib_tmd.quasimetric.iqe import IQE, iqe_components_pairwise  # noqa: E402
 from rllib_tmd.quasimetric.mrn import mrn_pairwise_reference, split_widths  # noqa: E402
 
 OOM = "OOM"
@@ -47,11 +50,12 @@ OOM = "OOM"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--head", choices=["mrn", "iqe"], default="mrn")
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096, 8192])
     p.add_argument("--ensemble", type=int, default=2)
     p.add_argument("--latent-dim", type=int, default=512)
     p.add_argument("--components", type=int, default=8)
-    p.add_argument("--variants", nargs="+", default=["max+l2", "max"])
+    p.add_argument("--variants", nargs="+", default=["max+l2", "max"], help="MRN only")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     p.add_argument(
         "--configs",
@@ -66,11 +70,48 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def parse_config(text: str):
+def config_class():
+    """The kernel config dataclass of the chosen head."""
+    if ARGS.head == "iqe":
+        from rllib_tmd.quasimetric.fused.iqe_triton import IQEKernelConfig
+
+        return IQEKernelConfig
     from rllib_tmd.quasimetric.fused.mrn_triton import MRNKernelConfig
 
+    return MRNKernelConfig
+
+
+def parse_config(text: str):
     bb, bc, warps = (int(v) for v in text.lower().split("x"))
-    return MRNKernelConfig(block_b=bb, block_c=bc, num_warps=warps)
+    return config_class()(block_b=bb, block_c=bc, num_warps=warps)
+
+
+def head_paths(variant: str):
+    """(reference, make_fused): reference and make_fused(config) map (x, y) -> [E, B, C]."""
+    d, k = ARGS.latent_dim, ARGS.components
+    if ARGS.head == "iqe":
+        from rllib_tmd.quasimetric.fused.iqe_triton import iqe_components_triton
+
+        maxmean = IQE(d, num_components=k, impl="torch").cuda()._maxmean
+
+        def reference(a, c):
+            return maxmean(iqe_components_pairwise(a, c, k))
+
+        def make_fused(cfg):
+            return lambda a, c: maxmean(iqe_components_triton(a, c, num_components=k, config=cfg))
+
+        return reference, make_fused
+    from rllib_tmd.quasimetric.fused.mrn_triton import mrn_pairwise_triton
+
+    max_dim, _ = split_widths(d, k, variant)
+
+    def reference(a, c):
+        return mrn_pairwise_reference(a, c, k, max_dim)
+
+    def make_fused(cfg):
+        return lambda a, c: mrn_pairwise_triton(a, c, num_components=k, max_dim=max_dim, config=cfg)
+
+    return reference, make_fused
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -110,15 +151,13 @@ def peak_mib(fn) -> float | str:
     return round((torch.cuda.max_memory_allocated() - base) / 2**20, 1)
 
 
-def check_errors(b: int, variant: str, fused_fn, x, y, g) -> dict:
+def check_errors(b: int, ref_fn, fused_fn, x, y, g) -> dict:
     """Relative errors of the fused path against the float64 reference."""
     if b > ARGS.check_max_b:
         return {"check": "skipped (B > --check-max-b)"}
     try:
-        max_dim, _ = split_widths(ARGS.latent_dim, ARGS.components, variant)
         x64 = x.detach().double().requires_grad_()
         y64 = y.detach().double().requires_grad_()
-        ref_fn = lambda a, c: mrn_pairwise_reference(a, c, ARGS.components, max_dim)  # noqa: E731
         ref = fwd_bwd(ref_fn, x64, y64, g.double())
         got = fwd_bwd(fused_fn, x, y, g)
         torch.cuda.synchronize()
@@ -135,17 +174,14 @@ def check_errors(b: int, variant: str, fused_fn, x, y, g) -> dict:
 
 
 def run_size(b: int, variant: str, configs) -> list[dict]:
-    from rllib_tmd.quasimetric.fused.mrn_triton import mrn_pairwise_triton
-
     dtype = getattr(torch, ARGS.dtype)
-    e, d, k = ARGS.ensemble, ARGS.latent_dim, ARGS.components
-    max_dim, _ = split_widths(d, k, variant)
+    e, d = ARGS.ensemble, ARGS.latent_dim
+    reference, make_fused = head_paths(variant)
     gen = torch.Generator(device="cuda").manual_seed(b)
     x = torch.randn(e, b, d, device="cuda", generator=gen).to(dtype).requires_grad_()
     y = torch.randn(e, b, d, device="cuda", generator=gen).to(dtype).requires_grad_()
     g = torch.randn(e, b, b, device="cuda", generator=gen).to(dtype)
     rows = []
-    reference = lambda a, c: mrn_pairwise_reference(a, c, k, max_dim)  # noqa: E731
     ref_row = {"B": b, "variant": variant, "impl": "torch"}
     if b <= ARGS.skip_reference_above:
         with torch.no_grad():
@@ -156,11 +192,9 @@ def run_size(b: int, variant: str, configs) -> list[dict]:
         ref_row["fwd_ms"] = ref_row["fwd_bwd_ms"] = "skipped"
     rows.append(ref_row)
     for cfg in configs:
-        fused = lambda a, c, cfg=cfg: mrn_pairwise_triton(  # noqa: E731
-            a, c, num_components=k, max_dim=max_dim, config=cfg
-        )
+        fused = make_fused(cfg)
         row = {"B": b, "variant": variant, "impl": "triton", "config": cfg_name(cfg)}
-        row.update(check_errors(b, variant, fused, x, y, g))
+        row.update(check_errors(b, reference, fused, x, y, g))
         with torch.no_grad():
             row["fwd_ms"] = bench(lambda fused=fused: fused(x, y))
         row["fwd_bwd_ms"] = bench(lambda fused=fused: fwd_bwd(fused, x, y, g))
@@ -196,17 +230,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     import triton
 
-    from rllib_tmd.quasimetric.fused.mrn_triton import DEFAULT_CONFIG
-
-    configs = [parse_config(c) for c in ARGS.configs] if ARGS.configs else [DEFAULT_CONFIG]
+    configs = [parse_config(c) for c in ARGS.configs] if ARGS.configs else [config_class()()]
     rows: list[dict] = []
     start = time.time()
-    for variant in ARGS.variants:
+    for variant in ARGS.variants if ARGS.head == "mrn" else ["iqe"]:
         for b in ARGS.sizes:
             new = run_size(b, variant, configs)
             print_table(new)
             rows.extend(new)
     meta = {
+        "head": ARGS.head,
         "device": torch.cuda.get_device_name(),
         "torch": torch.__version__,
         "triton": triton.__version__,
@@ -222,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     if ARGS.out:
         os.makedirs(ARGS.out, exist_ok=True)
-        path = os.path.join(ARGS.out, "quasimetric_kernels.json")
+        name = "quasimetric_kernels.json" if ARGS.head == "mrn" else "quasimetric_kernels_iqe.json"
+        path = os.path.join(ARGS.out, name)
         with open(path, "w", encoding="utf-8") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=1, default=str)
         print(f"wrote {path}")
