@@ -23,12 +23,19 @@ DEFAULT_MODEL_CONFIG: dict[str, Any] = {
     "actor_layer_norm": False,
     "actor_const_std": True,
     "stopgrad_psi_backup": False,
+    # Data-parallel only: the contrastive loss of each learner sees the state-actions of all
+    # learners (N x B candidates per goal) instead of its own B (rllib_tmd.tmd.torch.distributed).
+    "global_negatives": False,
 }
 
 # Keys of the dict that `forward_train` returns (consumed by the learner's losses).
 DIST_SA_G = "dist_sa_g"  # [E, B, B]  d(phi(s_i, a_i), psi(g_j))
 DIST_SA_G_BACKUP = "dist_sa_g_backup"  # [E, B, B]  same, psi(g) optionally stop-grad
 DIST_NEXT_G = "dist_next_g"  # [E, B, B]  d(psi(s'_i), psi(g_j)), always stop-grad
+# [E, M, B] d(phi(s_i, a_i), psi(g_j)) over the M candidate state-actions of the contrastive
+# loss (M = B, or N * B with global negatives); goal j's positive is row j + the offset below.
+DIST_CONTRASTIVE = "dist_contrastive"
+CONTRASTIVE_OFFSET = "contrastive_offset"  # int
 DIST_S_SA = "dist_s_sa"  # [E, B]     d(psi(s_i), phi(s_i, a_i))
 Q_ACTOR = "q_actor"  # [E, B]     -d(phi(s, a_pi), psi(g_actor)), critic frozen
 ACTOR_MEAN = "actor_mean"  # [B, A]

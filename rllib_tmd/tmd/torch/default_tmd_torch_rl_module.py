@@ -21,6 +21,8 @@ from rllib_tmd.tmd.default_tmd_rl_module import (
     ACTOR_GOALS,
     ACTOR_LOG_STD,
     ACTOR_MEAN,
+    CONTRASTIVE_OFFSET,
+    DIST_CONTRASTIVE,
     DIST_NEXT_G,
     DIST_S_SA,
     DIST_SA_G,
@@ -31,6 +33,7 @@ from rllib_tmd.tmd.default_tmd_rl_module import (
     VALUE_GOALS,
     resolve_model_config,
 )
+from rllib_tmd.tmd.torch.distributed import all_gather_with_grad, data_parallel_rank_and_size
 from rllib_tmd.tmd.torch.networks import MLP, EnsembleMLP
 
 
@@ -80,6 +83,7 @@ class DefaultTMDTorchRLModule(TorchRLModule):
         self.obs_dim = width // 2
         self.act_dim = int(self.action_space.shape[0])
         self.stopgrad_psi_backup = bool(cfg["stopgrad_psi_backup"])
+        self.global_negatives = bool(cfg["global_negatives"])
         self.actor = MLP(
             2 * self.obs_dim,
             cfg["actor_hidden_dims"],
@@ -137,13 +141,30 @@ class DefaultTMDTorchRLModule(TorchRLModule):
         frozen.update(dict(self.critic.named_buffers()))
         return torch.func.functional_call(self.critic, frozen, (obs, actions, goals))
 
+    def _contrastive_distances(
+        self, phi_sa: torch.Tensor, psi_g: torch.Tensor
+    ) -> tuple[torch.Tensor, int]:
+        """``(D [E, M, B], offset)``: distances from the contrastive candidates to this
+        learner's goals; this learner's own ``B`` rows start at ``offset``.
+
+        One learner (or ``global_negatives`` off): ``M = B``, offset 0. With ``N`` DDP learners
+        and ``global_negatives``: the state-action embeddings of all learners, gathered with
+        gradients, ``M = N * B``, offset ``rank * B``.
+        """
+        rank, size = data_parallel_rank_and_size()
+        if not self.global_negatives or size == 1:
+            return self.critic.head.pairwise(phi_sa, psi_g), 0
+        candidates = all_gather_with_grad(phi_sa, dim=1)
+        return self.critic.head.pairwise(candidates, psi_g), rank * phi_sa.shape[1]
+
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         """All distances of spec §2–§3 for one batch of ``B`` transitions with goals."""
         obs, actions = batch[OBS], batch[ACTIONS]
         critic, head = self.critic, self.critic.head
         psi_s, psi_g = critic.psi(torch.cat([obs, batch[VALUE_GOALS]])).chunk(2, dim=1)
         phi_sa = critic.encode_state_action(obs, actions)
-        dist_sa_g = head.pairwise(phi_sa, psi_g)
+        dist_contrastive, offset = self._contrastive_distances(phi_sa, psi_g)
+        dist_sa_g = dist_contrastive.narrow(1, offset, phi_sa.shape[1])
         if self.stopgrad_psi_backup:
             dist_sa_g_backup = head.pairwise(phi_sa, psi_g.detach())
         else:
@@ -155,6 +176,8 @@ class DefaultTMDTorchRLModule(TorchRLModule):
         mean = self.actor_mean(obs, actor_goals)
         q_actor = self._frozen_critic_q(obs, mean.clamp(-1.0, 1.0), actor_goals)
         return {
+            DIST_CONTRASTIVE: dist_contrastive,
+            CONTRASTIVE_OFFSET: offset,
             DIST_SA_G: dist_sa_g,
             DIST_SA_G_BACKUP: dist_sa_g_backup,
             DIST_NEXT_G: dist_next_g,

@@ -83,6 +83,16 @@ class FastUpdateOptions:
         )
 
 
+def options_for_learner(config: Any, device: torch.device | str) -> FastUpdateOptions:
+    """:meth:`FastUpdateOptions.from_config`, with the CUDA graph off for data-parallel
+    learners (DDP's gradient all-reduce runs from autograd hooks, outside a captured graph)."""
+    options = FastUpdateOptions.from_config(config, device)
+    if (config.num_learners or 0) > 1 and options.cuda_graph:
+        logger.info("TMD learner: CUDA graph off with num_learners=%d (DDP)", config.num_learners)
+        options = dataclasses.replace(options, cuda_graph=False)
+    return options
+
+
 def resolve_auto(value: bool | str, device: torch.device | str) -> bool:
     """A CUDA-only speed switch: ``"auto"`` -> on iff ``device`` is CUDA; else ``bool(value)``."""
     if value == "auto":
@@ -93,14 +103,15 @@ def resolve_auto(value: bool | str, device: torch.device | str) -> bool:
 def lean_path_blocker(config: Any) -> str | None:
     """``None`` when the lean loop may replace RLlib's ``_update``, else the reason it may not.
 
-    The lean loop reproduces TorchLearner's single-learner update (zero_grad, backward,
-    optional grad clipping, optimizer step). Anything beyond that keeps RLlib's path: DDP
-    (gradient sync), grad scalers, torch LR schedulers, RLlib's own torch.compile, gradient
+    The lean loop reproduces TorchLearner's update (zero_grad, backward, optional grad
+    clipping, optimizer step). Under DDP (``num_learners > 1``) it calls the DDP-wrapped
+    module, so gradients are all-reduced in ``backward`` exactly as on RLlib's path (the CUDA
+    graph is then left off: see :func:`options_for_learner`). Anything beyond that keeps
+    RLlib's path: grad scalers, torch LR schedulers, RLlib's own torch.compile, gradient
     norm logging, or ``fast_update=False``.
     """
     checks = (
         (not getattr(config, "fast_update", True), "fast_update=False"),
-        ((config.num_learners or 0) > 1, f"num_learners={config.num_learners} (DDP)"),
         (config._torch_grad_scaler_class is not None, "a torch grad scaler is configured"),
         (bool(config._torch_lr_scheduler_classes), "torch LR schedulers are configured"),
         (bool(config.torch_compile_learner), "RLlib's torch_compile_learner is on"),

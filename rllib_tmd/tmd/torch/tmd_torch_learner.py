@@ -21,6 +21,8 @@ from rllib_tmd.tmd.default_tmd_rl_module import (
     ACTIONS,
     ACTOR_LOG_STD,
     ACTOR_MEAN,
+    CONTRASTIVE_OFFSET,
+    DIST_CONTRASTIVE,
     DIST_NEXT_G,
     DIST_S_SA,
     DIST_SA_G,
@@ -30,12 +32,12 @@ from rllib_tmd.tmd.default_tmd_rl_module import (
 from rllib_tmd.tmd.tmd_learner import NonFiniteLossError, TMDLearner, build_learner_sampler
 from rllib_tmd.tmd.torch.fast_update import (
     ChunkedBatches,
-    FastUpdateOptions,
     FastUpdater,
     TermHistory,
     batch_nbytes,
     chunk_capacity,
     lean_path_blocker,
+    options_for_learner,
     set_capturable,
 )
 
@@ -45,18 +47,19 @@ DIVERGENCES = ("linex", "mse", "bce")
 
 
 # ---- critic ---------------------------------------------------------------------------
-def contrastive_loss(dist: Tensor, latent_dim: int) -> tuple[Tensor, Tensor]:
-    """Backward InfoNCE (spec §2.1). ``dist[e, i, j] = d(phi(s_i, a_i), psi(g_j))``.
+def contrastive_loss(dist: Tensor, latent_dim: int, offset: int = 0) -> tuple[Tensor, Tensor]:
+    """Backward InfoNCE (spec §2.1). ``dist[e, i, j] = d(phi(s_i, a_i), psi(g_j))``, ``[E, M, B]``.
 
-    For every goal ``j`` a softmax over the batch's state-actions ``i`` of ``-D / sqrt(D)``,
-    cross-entropy with target ``i = j``. Returns (loss, top-1 accuracy), both scalars.
+    For every goal ``j`` a softmax over the ``M`` candidate state-actions ``i`` of
+    ``-D / sqrt(D)``, cross-entropy with target ``i = j + offset`` (``M = B``, offset 0: the
+    usual diagonal; ``M = N * B`` with global negatives). Returns (loss, top-1 accuracy).
     """
     logits = -dist / math.sqrt(latent_dim)
-    # log softmax_i at i = j, without materialising the [E, B, B] log-probabilities
-    positives = torch.diagonal(logits, dim1=1, dim2=2)
+    goals = torch.arange(dist.shape[-1], device=dist.device)
+    # log softmax_i at the positive, without materialising [E, M, B] log-probabilities
+    positives = logits[:, goals + offset, goals]
     loss = (torch.logsumexp(logits, dim=1) - positives).mean()
-    labels = torch.arange(dist.shape[-1], device=dist.device)
-    accuracy = (logits.argmax(dim=1) == labels).float().mean()
+    accuracy = (logits.argmax(dim=1) == goals + offset).float().mean()
     return loss, accuracy
 
 
@@ -153,7 +156,9 @@ def tmd_loss_terms(
     fwd_out: dict[str, Tensor], data_actions: Tensor, hp: dict[str, Any]
 ) -> dict[str, Tensor]:
     """Composes every term; ``hp`` holds latent_dim, gamma, zeta, weights, alpha, etc."""
-    l_nce, accuracy = contrastive_loss(fwd_out[DIST_SA_G], hp["latent_dim"])
+    l_nce, accuracy = contrastive_loss(
+        fwd_out[DIST_CONTRASTIVE], hp["latent_dim"], fwd_out[CONTRASTIVE_OFFSET]
+    )
     l_i = action_invariance_loss(fwd_out[DIST_S_SA])
     l_t = temporal_invariance_loss(
         fwd_out[DIST_SA_G_BACKUP],
@@ -224,12 +229,12 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
     ``run_updates`` takes one of two update paths (``update_path`` says which ran last):
 
     * ``"rllib"``: RLlib's ``_update`` per batch (multi-module forward, gradients dict,
-      ``postprocess_gradients``, ``apply_gradients``). Kept for DDP (``num_learners > 1``) and
-      for the settings listed in :func:`fast_update.lean_path_blocker`.
-    * ``"lean"`` (single learner, the default): :class:`fast_update.FastUpdater`, the same
-      math on the same module and registered optimizer, without RLlib's per-update Python
-      work; optionally as one CUDA graph per update (``cuda_graph``) and/or compiled
-      (``torch_compile_update``).
+      ``postprocess_gradients``, ``apply_gradients``). Kept for ``fast_update=False`` and the
+      settings listed in :func:`fast_update.lean_path_blocker`.
+    * ``"lean"`` (the default): :class:`fast_update.FastUpdater`, the same math on the same
+      (DDP-wrapped, with several learners) module and registered optimizer, without RLlib's
+      per-update Python work; on CUDA as one CUDA graph per update for a single learner
+      (``cuda_graph``), optionally compiled (``torch_compile_update``).
 
     Both draw batches a chunk at a time and keep every update's loss terms on the device
     (``[n, T]``) until one host copy at the end of ``run_updates``.
@@ -250,7 +255,7 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
         """Batches of ``train_batch_size_per_learner``, sampled ``capacity`` at a time."""
         module = self.module[DEFAULT_MODULE_ID].unwrapped()
         batch_size = self.config.train_batch_size_per_learner
-        options = FastUpdateOptions.from_config(self.config, self._device)
+        options = options_for_learner(self.config, self._device)
         nbytes = batch_nbytes(batch_size, module.obs_dim, module.act_dim)
         capacity = chunk_capacity(nbytes, options.chunk_bytes, options.max_chunk)
         return ChunkedBatches(self._sampler, batch_size, capacity)
@@ -264,7 +269,7 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
         return FastUpdater(
             functools.partial(forward_loss_terms, hp=self._hp),
             keys.TOTAL_LOSS,
-            FastUpdateOptions.from_config(self.config, self._device),
+            options_for_learner(self.config, self._device),
             grad_clip=self.config.grad_clip,
             grad_clip_by=self.config.grad_clip_by,
         )
