@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rllib_tmd.data.generate import supported_datasets
 from rllib_tmd.experiments import (
     ExperimentFileError,
     apply_overrides,
@@ -17,25 +18,37 @@ from rllib_tmd.experiments import (
 
 REPO = Path(__file__).resolve().parents[1]
 TUNED = sorted((REPO / "tuned_examples" / "tmd").glob("*.yaml"))
-GENERATABLE = [
-    f"pointmaze-{m}-{k}"
-    for m in ("medium", "large", "giant", "teleport")
-    for k in ("navigate", "stitch")
-] + ["scene-play", "scene-noisy"]
+MULTI_GPU = sorted((REPO / "tuned_examples" / "tmd" / "multi_gpu").glob("*.yaml"))
+GENERATABLE = [name.removesuffix("-v0") for name in supported_datasets()]
 
 
 def test_there_is_a_tuned_example_for_every_generatable_dataset():
     assert sorted(p.stem for p in TUNED) == sorted(GENERATABLE)
 
 
-@pytest.mark.parametrize("path", TUNED, ids=lambda p: p.stem)
-def test_every_tuned_example_loads_and_validates(path):
+def check_tuned_example(path: Path, dataset: str) -> dict:
     name, spec = load_experiment(path)
     assert spec["run"] == "TMD" and name.startswith("tmd-")
     config = spec["config"]
-    assert config["ogbench_env"] == f"{path.stem}-v0"
-    assert config["input_"].endswith(f"{path.stem}-v0")
+    assert config["ogbench_env"] == f"{dataset}-v0"
+    assert config["input_"].endswith(f"{dataset}-v0")
     assert spec["stop"]["num_updates_lifetime"] == 1_000_000
+    return config
+
+
+@pytest.mark.parametrize("path", TUNED, ids=lambda p: p.stem)
+def test_every_tuned_example_loads_and_validates(path):
+    check_tuned_example(path, path.stem)
+
+
+@pytest.mark.parametrize("path", MULTI_GPU, ids=lambda p: p.stem)
+def test_multi_gpu_examples_load_validate_and_match_their_single_gpu_example(path):
+    dataset = path.stem.rsplit("-", 1)[0]  # <dataset>-<N>gpu
+    config = check_tuned_example(path, dataset)
+    single = check_tuned_example(path.parent.parent / f"{dataset}.yaml", dataset)
+    assert config["num_learners"] > 1 and config["num_gpus_per_learner"] == 1
+    differing = {k for k in config if config[k] != single.get(k)}
+    assert differing <= {"num_learners", "num_gpus_per_learner", "global_negatives"}
 
 
 def write(tmp_path, text):
