@@ -253,6 +253,34 @@ def rollout_manip_episode(
     return episode
 
 
+def draw_noise_std(recipe: ManipspaceRecipe) -> np.ndarray | None:
+    """This episode's Gaussian action-noise std for the Markov oracles (``noisy``), from numpy's
+    global RNG: ``xi * MARKOV_NOISE_SCALE`` with ``xi ~ U(0, noise)``; ``None`` for ``play``."""
+    return np.random.uniform(0, recipe.noise) * MARKOV_NOISE_SCALE if recipe.markov else None
+
+
+def recipe_action(
+    recipe: ManipspaceRecipe,
+    oracle: object,
+    ob: np.ndarray,
+    info: dict,
+    noise_std: np.ndarray | None,
+    random_actions: np.random.Generator,
+) -> np.ndarray:
+    """One action of the data-collecting policy, clipped to [-1, 1].
+
+    With probability ``p_random_action`` (numpy's global RNG) a uniform random action from
+    ``random_actions``; otherwise the oracle's action, plus ``N(0, noise_std)`` for ``noisy``.
+    """
+    if np.random.rand() < recipe.p_random_action:
+        action = random_actions.uniform(-1.0, 1.0, size=5).astype(np.float32)
+    else:
+        action = np.array(oracle.select_action(ob, info))
+        if noise_std is not None:
+            action = action + np.random.normal(0, noise_std, action.shape)
+    return np.clip(action, -1, 1)
+
+
 def _collect_once(
     ctx: ManipspaceContext, random_actions: np.random.Generator, reset_seed: int | None = None
 ) -> dict[str, np.ndarray]:
@@ -263,10 +291,9 @@ def _collect_once(
     ``action_space`` access, so sampling from it can never be made deterministic.
     """
     env, recipe, oracles = ctx.env, ctx.recipe, ctx.oracles
-    markov = recipe.markov
     ob, info = env.reset(seed=reset_seed)
     p_stack = draw_p_stack(recipe)
-    noise_std = np.random.uniform(0, recipe.noise) * MARKOV_NOISE_SCALE if markov else None
+    noise_std = draw_noise_std(recipe)
     oracle = oracles[info["privileged/target_task"]]
     oracle.reset(ob, info)
 
@@ -275,13 +302,7 @@ def _collect_once(
     rows: dict[str, list] = {k: [] for k in keys}
     done = False
     while not done:
-        if np.random.rand() < recipe.p_random_action:
-            action = random_actions.uniform(-1.0, 1.0, size=5).astype(np.float32)
-        else:
-            action = np.array(oracle.select_action(ob, info))
-            if markov:
-                action = action + np.random.normal(0, noise_std, action.shape)
-        action = np.clip(action, -1, 1)
+        action = recipe_action(recipe, oracle, ob, info, noise_std, random_actions)
         next_ob, _, terminated, truncated, info = env.step(action)
         done = terminated or truncated
         if oracle.done:
