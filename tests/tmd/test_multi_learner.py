@@ -1,5 +1,5 @@
-"""Data-parallel TMD on the CPU (gloo): two learners sample different batches, DDP all-reduces
-their gradients (inside the lean update loop), so their weights stay bit-identical."""
+"""Data-parallel TMD on the CPU (gloo): two learners sample different batches and average their
+gradients (one all-reduce per update in the lean loop), so their weights stay bit-identical."""
 
 import numpy as np
 
@@ -27,7 +27,7 @@ def test_two_learners_stay_identical_and_see_different_batches(ray_session, tiny
         return learner._learner_index, float(learner._sampler.sample(8)["obs"].sum())
 
     paths = [r.get() for r in algo.learner_group.foreach_learner(lambda lr: lr.update_path)]
-    assert paths == ["lean", "lean"]  # the lean loop on the DDP-wrapped module
+    assert paths == ["lean", "lean"]  # the lean loop, one gradient all-reduce per update
     w0, w1 = (r.get() for r in algo.learner_group.foreach_learner(weights))
     assert all(np.array_equal(w0[k], w1[k]) for k in w0)
     (i0, s0), (i1, s1) = (r.get() for r in algo.learner_group.foreach_learner(first_batch_sum))

@@ -84,13 +84,8 @@ class FastUpdateOptions:
 
 
 def options_for_learner(config: Any, device: torch.device | str) -> FastUpdateOptions:
-    """:meth:`FastUpdateOptions.from_config`, with the CUDA graph off for data-parallel
-    learners (DDP's gradient all-reduce runs from autograd hooks, outside a captured graph)."""
-    options = FastUpdateOptions.from_config(config, device)
-    if (config.num_learners or 0) > 1 and options.cuda_graph:
-        logger.info("TMD learner: CUDA graph off with num_learners=%d (DDP)", config.num_learners)
-        options = dataclasses.replace(options, cuda_graph=False)
-    return options
+    """:meth:`FastUpdateOptions.from_config` for a learner on ``device``."""
+    return FastUpdateOptions.from_config(config, device)
 
 
 def resolve_auto(value: bool | str, device: torch.device | str) -> bool:
@@ -104,9 +99,9 @@ def lean_path_blocker(config: Any) -> str | None:
     """``None`` when the lean loop may replace RLlib's ``_update``, else the reason it may not.
 
     The lean loop reproduces TorchLearner's update (zero_grad, backward, optional grad
-    clipping, optimizer step). Under DDP (``num_learners > 1``) it calls the DDP-wrapped
-    module, so gradients are all-reduced in ``backward`` exactly as on RLlib's path (the CUDA
-    graph is then left off: see :func:`options_for_learner`). Anything beyond that keeps
+    clipping, optimizer step). With several learners (``num_learners > 1``) it averages the
+    gradients itself with one all-reduce per update (``grad_sync``), as DDP would, so that a
+    CUDA graph can hold the whole update, collective included. Anything beyond that keeps
     RLlib's path: grad scalers, torch LR schedulers, RLlib's own torch.compile, gradient
     norm logging, or ``fast_update=False``.
     """
@@ -351,8 +346,10 @@ class UpdateStep:
     """One optimisation step on one batch: ``batch {key: [B, dim]} -> terms [T]`` (detached).
 
     ``zero_grad(set_to_none) -> terms_fn(module, batch) -> terms[total_key].backward() ->
-    clip -> optimizer.step()`` for each optimizer. ``module`` and ``optimizers`` are set by
-    the caller; ``term_names`` (order of the ``[T]`` output) is fixed by the first call.
+    [grad_sync] -> clip -> optimizer.step()`` for each optimizer. ``grad_sync(grads)``
+    (data-parallel learners) averages the gradients in place across learners. ``module`` and
+    ``optimizers`` are set by the caller; ``term_names`` (order of the ``[T]`` output) is fixed
+    by the first call.
     """
 
     def __init__(
@@ -361,9 +358,11 @@ class UpdateStep:
         total_key: str,
         grad_clip: float | None = None,
         grad_clip_by: str = "global_norm",
+        grad_sync: Callable[[list[Tensor]], None] | None = None,
     ) -> None:
         self.terms_fn, self.total_key = terms_fn, total_key
         self.grad_clip, self.grad_clip_by = grad_clip, grad_clip_by
+        self.grad_sync = grad_sync
         self.module: nn.Module | None = None
         self.optimizers: list[torch.optim.Optimizer] = []
         self.term_names: tuple[str, ...] | None = None
@@ -373,9 +372,12 @@ class UpdateStep:
         terms = self._forward_backward(batch)
         if self.term_names is None:
             self.term_names = tuple(terms)
-        if self.grad_clip is not None:
+        if self.grad_sync is not None or self.grad_clip is not None:
             grads = [p.grad for p in optimizer_params(self.optimizers) if p.grad is not None]
-            clip_gradients_(grads, self.grad_clip, self.grad_clip_by)
+            if self.grad_sync is not None:
+                self.grad_sync(grads)
+            if self.grad_clip is not None:
+                clip_gradients_(grads, self.grad_clip, self.grad_clip_by)
         for opt in self.optimizers:
             opt.step()
         return torch.stack([terms[k].detach() for k in self.term_names])
@@ -494,6 +496,7 @@ class FastUpdater:
         options: FastUpdateOptions | None = None,
         grad_clip: float | None = None,
         grad_clip_by: str = "global_norm",
+        grad_sync: Callable[[list[Tensor]], None] | None = None,
     ) -> None:
         self.options = options or FastUpdateOptions()
         self._terms_fn: TermsFn = terms_fn
@@ -501,7 +504,7 @@ class FastUpdater:
             self._terms_fn = CompiledTermsFn(
                 terms_fn, self.options.compile_backend, self.options.compile_mode
             )
-        self.step = UpdateStep(self._terms_fn, total_key, grad_clip, grad_clip_by)
+        self.step = UpdateStep(self._terms_fn, total_key, grad_clip, grad_clip_by, grad_sync)
         self.graph_error: str | None = None
         self._graphed: GraphedStep | None = None
         self.path = "lean"

@@ -30,6 +30,7 @@ from rllib_tmd.tmd.default_tmd_rl_module import (
     Q_ACTOR,
 )
 from rllib_tmd.tmd.tmd_learner import NonFiniteLossError, TMDLearner, build_learner_sampler
+from rllib_tmd.tmd.torch.distributed import average_gradients_
 from rllib_tmd.tmd.torch.fast_update import (
     ChunkedBatches,
     FastUpdater,
@@ -232,9 +233,10 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
       ``postprocess_gradients``, ``apply_gradients``). Kept for ``fast_update=False`` and the
       settings listed in :func:`fast_update.lean_path_blocker`.
     * ``"lean"`` (the default): :class:`fast_update.FastUpdater`, the same math on the same
-      (DDP-wrapped, with several learners) module and registered optimizer, without RLlib's
-      per-update Python work; on CUDA as one CUDA graph per update for a single learner
-      (``cuda_graph``), optionally compiled (``torch_compile_update``).
+      module and registered optimizer, without RLlib's per-update Python work; with several
+      learners it averages gradients with one all-reduce per update (instead of DDP's hooks);
+      on CUDA as one CUDA graph per update (``cuda_graph``), optionally compiled
+      (``torch_compile_update``).
 
     Both draw batches a chunk at a time and keep every update's loss terms on the device
     (``[n, T]``) until one host copy at the end of ``run_updates``.
@@ -272,7 +274,12 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
             options_for_learner(self.config, self._device),
             grad_clip=self.config.grad_clip,
             grad_clip_by=self.config.grad_clip_by,
+            grad_sync=average_gradients_ if self._data_parallel else None,
         )
+
+    @property
+    def _data_parallel(self) -> bool:
+        return (self.config.num_learners or 0) > 1
 
     def compute_loss_for_module(
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
@@ -296,6 +303,8 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
         optimizers = [opt for _, opt in self.get_optimizers_for_module(DEFAULT_MODULE_ID)]
         if self._fast_updater is not None:
             module = self.module[DEFAULT_MODULE_ID]
+            if self._data_parallel:  # gradients averaged by grad_sync, not by DDP's hooks
+                module = module.unwrapped()
             self._fast_updater.run(module, optimizers, self._batches, num_updates, history)
             self.update_path = self._fast_updater.path
         else:
