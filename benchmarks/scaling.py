@@ -93,6 +93,12 @@ def measure(args, dataset: Path, gpus: int, variant: str) -> dict[str, Any]:
             if elapsed >= args.seconds and iterations >= 2:
                 break
         paths = [r.get() for r in algo.learner_group.foreach_learner(lambda lr: lr.update_path)]
+        graph_errors = [
+            r.get()
+            for r in algo.learner_group.foreach_learner(
+                lambda lr: getattr(getattr(lr, "_fast_updater", None), "graph_error", None)
+            )
+        ]
     finally:
         algo.stop()
     updates_per_s = iterations * args.updates_per_iteration / elapsed
@@ -103,6 +109,7 @@ def measure(args, dataset: Path, gpus: int, variant: str) -> dict[str, Any]:
         "updates_per_s": updates_per_s,
         "samples_per_s": updates_per_s * gpus * args.batch_per_gpu,
         "update_path": sorted(set(paths)),
+        "graph_error": next((e for e in graph_errors if e), None),
         "timed_s": elapsed,
         "status": "ok",
     }
