@@ -202,6 +202,32 @@ def test_graph_body_computes_the_lean_updates():
     assert_same_parameters(reference, graphed_module)
 
 
+def halve_(grads):
+    """A stand-in gradient all-reduce over two learners holding the same gradients."""
+    for g in grads:
+        g.mul_(0.5)
+
+
+def test_data_parallel_graph_parts_compute_the_synced_update():
+    """compute (graph 1) -> sync_flat (eager collective) -> apply (graph 2) == one synced step."""
+    chunk = random_chunk(3)
+    reference, split_module = make_module(), make_module()
+    step = lean_step(reference)
+    step.grad_sync = halve_
+    want = [step({k: v[i] for k, v in chunk.items()}) for i in range(3)]
+    split_step = lean_step(split_module)
+    split_step.grad_sync = halve_
+    graphed = fu.GraphedStep(split_step, chunk, capacity=4)
+    graphed.load(chunk)
+    for _ in range(3):
+        graphed.compute()
+        graphed.sync_flat()
+        graphed.apply()
+    torch.testing.assert_close(graphed.history[:3], torch.stack(want), **FP32)
+    assert_same_parameters(reference, split_module)
+    assert int(graphed.cursor) == 3
+
+
 class EagerGraph:
     """Stand-in for ``torch.cuda.CUDAGraph`` on the CPU: replay = run the body eagerly."""
 

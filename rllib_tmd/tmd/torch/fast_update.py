@@ -368,19 +368,30 @@ class UpdateStep:
         self.term_names: tuple[str, ...] | None = None
 
     def __call__(self, batch: Mapping[str, Tensor]) -> Tensor:
+        terms = self.compute_gradients(batch)
+        if self.grad_sync is not None:
+            self.grad_sync(self.gradients())
+        self.apply_gradients()
+        return terms
+
+    def compute_gradients(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """zero_grad, forward, losses, backward; returns the detached terms ``[T]``."""
         self._zero_grads()
         terms = self._forward_backward(batch)
         if self.term_names is None:
             self.term_names = tuple(terms)
-        if self.grad_sync is not None or self.grad_clip is not None:
-            grads = [p.grad for p in optimizer_params(self.optimizers) if p.grad is not None]
-            if self.grad_sync is not None:
-                self.grad_sync(grads)
-            if self.grad_clip is not None:
-                clip_gradients_(grads, self.grad_clip, self.grad_clip_by)
+        return torch.stack([terms[k].detach() for k in self.term_names])
+
+    def gradients(self) -> list[Tensor]:
+        """The optimizers' parameter gradients (those that exist), in a fixed order."""
+        return [p.grad for p in optimizer_params(self.optimizers) if p.grad is not None]
+
+    def apply_gradients(self) -> None:
+        """Optional clipping, then every optimizer's step (gradients already synced)."""
+        if self.grad_clip is not None:
+            clip_gradients_(self.gradients(), self.grad_clip, self.grad_clip_by)
         for opt in self.optimizers:
             opt.step()
-        return torch.stack([terms[k].detach() for k in self.term_names])
 
     def _zero_grads(self) -> None:
         for opt in self.optimizers:
@@ -413,6 +424,11 @@ class GraphedStep:
     ``history: [capacity, T]`` (terms of update ``cursor``). :meth:`body` is one update and
     advances the cursor; it is what :meth:`capture` records as one CUDA graph, and it runs
     eagerly as well (warm-up, and CPU tests of the graph's exact computation).
+
+    With a ``grad_sync`` (data-parallel learners) an update is two graphs around one eager
+    all-reduce: :meth:`compute` (forward, backward, gradients flattened into one static
+    buffer), :meth:`sync_flat` (the collective, outside any graph: NCCL's bookkeeping cannot
+    be captured reliably) and :meth:`apply` (averaged gradients back, clip, optimizer step).
     """
 
     def __init__(self, step: UpdateStep, example: Mapping[str, Tensor], capacity: int) -> None:
@@ -426,6 +442,7 @@ class GraphedStep:
         self.history: Tensor | None = None
         self.graph: Any = None
         self.fingerprint: tuple | None = None
+        self.flat_grads: Tensor | None = None  # data-parallel only: static all-reduce buffer
 
     def load(self, chunk: Mapping[str, Tensor]) -> int:
         """Copies a chunk ``{key: [c, B, dim]}`` (``c <= capacity``) in; resets the cursor."""
@@ -437,16 +454,50 @@ class GraphedStep:
         self.cursor.zero_()
         return count
 
+    @property
+    def synced(self) -> bool:
+        return self.step.grad_sync is not None
+
     def body(self) -> None:
         """One update on batch ``inputs[:][cursor]``; terms into ``history[cursor]``."""
-        index = self.cursor
-        batch = {k: v.index_select(0, index).squeeze(0) for k, v in self.inputs.items()}
-        terms = self.step(batch)
+        if self.synced:
+            self.compute()
+            self.sync_flat()
+            self.apply()
+            return
+        terms = self.step(self._batch())
+        self._record(terms)
+        self.cursor.add_(1)
+
+    def _batch(self) -> dict[str, Tensor]:
+        return {k: v.index_select(0, self.cursor).squeeze(0) for k, v in self.inputs.items()}
+
+    def _record(self, terms: Tensor) -> None:
         if self.history is None:
             self.history = torch.zeros(
                 (self.capacity, terms.shape[0]), dtype=terms.dtype, device=self.device
             )
-        self.history.index_copy_(0, index, terms.unsqueeze(0))
+        self.history.index_copy_(0, self.cursor, terms.unsqueeze(0))
+
+    def compute(self) -> None:
+        """Data-parallel part 1: forward + backward; gradients into ``flat_grads``."""
+        self._record(self.step.compute_gradients(self._batch()))
+        grads = [g.reshape(-1) for g in self.step.gradients()]
+        if self.flat_grads is None:  # first (eager) call: outside any graph's memory pool
+            self.flat_grads = torch.cat(grads)
+        else:
+            torch.cat(grads, out=self.flat_grads)
+
+    def sync_flat(self) -> None:
+        """Data-parallel part 2 (eager): average ``flat_grads`` across learners."""
+        self.step.grad_sync([self.flat_grads])
+
+    def apply(self) -> None:
+        """Data-parallel part 3: averaged gradients back, clip, optimizer step, cursor + 1."""
+        grads = self.step.gradients()
+        for grad, part in zip(grads, self.flat_grads.split([g.numel() for g in grads])):
+            grad.copy_(part.view_as(grad))
+        self.step.apply_gradients()
         self.cursor.add_(1)
 
     def warmup(self, steps: int) -> None:
@@ -461,16 +512,42 @@ class GraphedStep:
         torch.cuda.current_stream(self.device).wait_stream(side)
 
     def capture(self, fingerprint: tuple) -> None:
-        """Records :meth:`body` as one CUDA graph (runs nothing; the cursor is not advanced)."""
+        """Records :meth:`body` as one CUDA graph, or (data-parallel) :meth:`compute` and
+        :meth:`apply` as two around the eager :meth:`sync_flat`. Runs nothing; the cursor is
+        not advanced."""
         for opt in self.step.optimizers:
             opt.zero_grad(set_to_none=True)  # grads get allocated from the graph's pool
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            self.body()
-        self.graph, self.fingerprint = graph, fingerprint
+        if not self.synced:
+            self.graph, self.fingerprint = record_graph(self.body), fingerprint
+            return
+        before = record_graph(self.compute)
+        self.graph = SplitGraph(before, self.sync_flat, record_graph(self.apply))
+        self.fingerprint = fingerprint
 
     def replay(self) -> None:
         self.graph.replay()
+
+
+def record_graph(body: Callable[[], None]) -> Any:
+    """``body`` captured as a ``torch.cuda.CUDAGraph`` (nothing runs)."""
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        body()
+    return graph
+
+
+@dataclasses.dataclass
+class SplitGraph:
+    """A data-parallel update: graph ``before``, eager ``between`` (the all-reduce), ``after``."""
+
+    before: Any
+    between: Callable[[], None]
+    after: Any
+
+    def replay(self) -> None:
+        self.before.replay()
+        self.between()
+        self.after.replay()
 
 
 # ---- the loop --------------------------------------------------------------------------------
