@@ -504,7 +504,7 @@ class GraphedStep:
         """``steps`` real (counted) eager updates on a side stream, as capture requires."""
         side = torch.cuda.Stream(device=self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side), warnings.catch_warnings():
+        with torch.cuda.device(self.device), torch.cuda.stream(side), warnings.catch_warnings():
             # Adam warns once that a capturable instance steps uncaptured: expected here.
             warnings.filterwarnings("ignore", message=".*capturable=True.*")
             for _ in range(steps):
@@ -518,20 +518,25 @@ class GraphedStep:
         for opt in self.step.optimizers:
             opt.zero_grad(set_to_none=True)  # grads get allocated from the graph's pool
         if not self.synced:
-            self.graph, self.fingerprint = record_graph(self.body), fingerprint
+            self.graph, self.fingerprint = record_graph(self.body, self.device), fingerprint
             return
-        before = record_graph(self.compute)
-        self.graph = SplitGraph(before, self.sync_flat, record_graph(self.apply))
+        before = record_graph(self.compute, self.device)
+        self.graph = SplitGraph(before, self.sync_flat, record_graph(self.apply, self.device))
         self.fingerprint = fingerprint
 
     def replay(self) -> None:
         self.graph.replay()
 
 
-def record_graph(body: Callable[[], None]) -> Any:
-    """``body`` captured as a ``torch.cuda.CUDAGraph`` (nothing runs)."""
+def record_graph(body: Callable[[], None], device: torch.device) -> Any:
+    """``body`` captured as a ``torch.cuda.CUDAGraph`` on ``device`` (nothing runs).
+
+    ``torch.cuda.graph`` captures on a stream of the *current* device; a data-parallel learner
+    on ``cuda:1`` (Ray Train shows every GPU of the node to every learner) must make its own
+    device current first, or its kernels run outside the capturing stream.
+    """
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+    with torch.cuda.device(device), torch.cuda.graph(graph, capture_error_mode="thread_local"):
         body()
     return graph
 

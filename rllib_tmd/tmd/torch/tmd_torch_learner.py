@@ -214,11 +214,13 @@ def loss_hyperparameters(config: Any) -> dict[str, Any]:
     }
 
 
-def apply_matmul_precision(precision: str, device: torch.device) -> None:
-    """TF32 tensor cores for float32 matmuls on CUDA (``"high"``, the ``"auto"`` choice there)
-    or full fp32 (``"highest"``). Process-wide; a CPU learner is left as it is."""
+def prepare_cuda_device(precision: str, device: torch.device) -> None:
+    """Makes a CUDA ``device`` current, with TF32 tensor cores for float32 matmuls
+    (``"high"``, the ``"auto"`` choice there) or full fp32 (``"highest"``). Process-wide; a
+    CPU learner is left as it is."""
     if device.type != "cuda":
         return
+    torch.cuda.set_device(device)  # DDP learners on cuda:k: graphs/streams on the right GPU
     allow = precision in ("auto", "high")
     torch.backends.cuda.matmul.allow_tf32 = allow
     torch.backends.cudnn.allow_tf32 = allow
@@ -244,7 +246,7 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
 
     def build(self) -> None:
         super().build()
-        apply_matmul_precision(self.config.matmul_precision, self._device)
+        prepare_cuda_device(self.config.matmul_precision, self._device)
         self._sampler = build_learner_sampler(self.config, self._device, self._learner_index)
         self._hp = loss_hyperparameters(self.config)
         self._last_terms: dict[str, Tensor] = {}
