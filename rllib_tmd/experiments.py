@@ -227,6 +227,21 @@ def resume_tuned_example(run_dir: str | Path) -> dict[str, Any]:
     return _run(saved["name"], saved["spec"], run_dir.parent, resume=True)
 
 
+def seeded_samples(
+    config: dict[str, Any], seed: int | None, num_samples: int | None
+) -> tuple[dict[str, Any], int | None]:
+    """``(config, num_samples)`` for Tune: several samples get distinct seeds.
+
+    ``num_samples = n > 1`` becomes a grid over seeds ``seed, seed + 1, ..., seed + n - 1``
+    (``seed`` defaults to 0), so that ``--seed S --num-samples N`` runs N different seeds
+    rather than N copies of one; otherwise the arguments pass through.
+    """
+    if not num_samples or num_samples <= 1:
+        return config, num_samples
+    base = 0 if seed is None else int(seed)
+    return {**config, "seed": {"grid_search": list(range(base, base + num_samples))}}, None
+
+
 def run_tuned_example(
     path: str | Path,
     *,
@@ -253,9 +268,10 @@ def run_tuned_example(
     stop = dict(spec.get("stop") or {})
     if stop_updates is not None:
         stop["num_updates_lifetime"] = stop_updates
+    config, samples = seeded_samples(config, seed, num_samples)
     spec = {**spec, "config": config, "stop": stop}
-    if num_samples:
-        spec["num_samples"] = num_samples
+    if samples:
+        spec["num_samples"] = samples
     storage = Path(storage).expanduser().resolve()
     (storage / name).mkdir(parents=True, exist_ok=True)
     (storage / name / SPEC_FILE).write_text(

@@ -14,6 +14,7 @@ from rllib_tmd.experiments import (
     apply_overrides,
     load_experiment,
     resolve_dataset,
+    seeded_samples,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -213,3 +214,10 @@ def test_tune_search_example_smoke(tiny_pointmaze_root, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("| 20 |") == 2
     assert "best: zeta=" in proc.stdout
+
+
+def test_several_samples_get_distinct_seeds():
+    config, samples = seeded_samples({"alpha": 0.1}, seed=3, num_samples=4)
+    assert config == {"alpha": 0.1, "seed": {"grid_search": [3, 4, 5, 6]}} and samples is None
+    assert seeded_samples({"seed": 7}, seed=7, num_samples=1) == ({"seed": 7}, 1)
+    assert seeded_samples({}, seed=None, num_samples=2)[0]["seed"] == {"grid_search": [0, 1]}
