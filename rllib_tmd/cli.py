@@ -146,13 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs a subcommand; a user error (bad file, unknown dataset or key) prints one clear
-    line and exits with status 2 instead of a traceback."""
+    line and exits with status 2 instead of a traceback; a training run that stopped (e.g. on
+    a non-finite loss) names the error and the last checkpoint and exits with status 1."""
+    from rllib_tmd.experiments import TrainingFailed
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ValueError as err:  # DatasetError, ExperimentFileError, config errors, ...
         print(f"rllib-tmd {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except TrainingFailed as err:  # a trial stopped (e.g. non-finite loss); results kept
+        print(f"rllib-tmd {args.command}: training stopped: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

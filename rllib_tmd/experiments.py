@@ -320,8 +320,30 @@ def _run(name: str, spec: dict[str, Any], storage: Path, resume: bool) -> dict[s
     print((storage / name / "results.md").read_text(encoding="utf-8"))
     print(f"Results: {paths['table']}\nPlot:    {paths['plot']}\nRuns:    {storage / name}")
     if failed:
-        raise RuntimeError(
-            f"{len(failed)} trial(s) failed: "
-            + "; ".join(f"{t.trial_id}: {t.error_file}" for t in failed)
-        )
+        raise TrainingFailed("; ".join(describe_failure(t) for t in failed))
     return {"paths": paths, "rows": rows}
+
+
+class TrainingFailed(RuntimeError):
+    """One or more trials stopped with an error (e.g. a non-finite loss)."""
+
+
+def error_summary(error_text: str) -> str:
+    """The line of a Tune error file that says what went wrong (the last exception line)."""
+    lines = [line.strip() for line in error_text.splitlines() if line.strip()]
+    named = [line for line in lines if "Error" in line.split(":")[0] or "Exception" in line]
+    return (named or lines or ["unknown error"])[-1]
+
+
+def describe_failure(trial: Any) -> str:
+    """``trial <id>: <error line>; last checkpoint: <path or none>``."""
+    error_file = getattr(trial, "error_file", None)
+    try:
+        text = Path(error_file).read_text(encoding="utf-8") if error_file else ""
+    except OSError:
+        text = ""
+    checkpoint = getattr(getattr(trial, "checkpoint", None), "path", None)
+    return (
+        f"trial {trial.trial_id}: {error_summary(text)} "
+        f"(error log: {error_file}; last checkpoint: {checkpoint or 'none written yet'})"
+    )

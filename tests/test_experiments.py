@@ -191,6 +191,32 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_pointma
     assert (run_dir / "success.png").exists() and (run_dir / "results.md").exists()
 
 
+def test_a_non_finite_loss_stops_the_run_naming_term_update_and_checkpoint(
+    tiny_pointmaze_root, tmp_path
+):
+    cmd = [
+        sys.executable,
+        "-m",
+        "rllib_tmd.cli",
+        "train",
+        "--file",
+        str(REPO / "tuned_examples/tmd/pointmaze-medium-navigate.yaml"),
+        "--stop-updates",
+        "20",
+        "--output",
+        str(tmp_path / "runs"),
+        "--override",
+        *SMALL,
+        "lr=1.0e+30",  # the first step makes every later loss non-finite
+    ]
+    proc = subprocess.run(cmd, cwd=tiny_pointmaze_root, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-3000:]
+    message = proc.stderr.strip().splitlines()[-1]
+    assert "training stopped" in message and "NonFiniteLossError" in message
+    assert "became nan at update 2" in message or "became inf at update 2" in message
+    assert "last checkpoint: none written yet" in message
+
+
 def test_tune_search_example_smoke(tiny_pointmaze_root, tmp_path):
     proc = subprocess.run(
         [

@@ -42,11 +42,14 @@ class NonFiniteLossError(RuntimeError):
     """A loss term became NaN or inf; names the term and the update number."""
 
     def __init__(self, term: str, update: int, value: float) -> None:
-        super().__init__(
-            f"TMD loss term '{term}' became {value} at update {update}; training stopped "
-            "(the last checkpoint written before this update is still valid)."
-        )
+        super().__init__(term, update, value)  # args as given: copies and pickles (Ray) work
         self.term, self.update, self.value = term, update, value
+
+    def __str__(self) -> str:
+        return (
+            f"TMD loss term '{self.term}' became {self.value} at update {self.update}; training "
+            "stopped (the last checkpoint written before this update is still valid)."
+        )
 
 
 class TMDLearner(Learner):

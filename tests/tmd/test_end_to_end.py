@@ -128,3 +128,46 @@ def test_dataset_of_the_wrong_observation_width_is_a_clear_error(tiny_pointmaze)
 
     with pytest.raises(ValueError, match=r"width 2.*cube-single-play-v0.*width 28"):
         config.build_algo()
+
+
+def test_a_non_finite_loss_stops_training_and_the_last_checkpoint_stays_good(
+    ray_session, tiny_pointmaze, tmp_path
+):
+    from rllib_tmd.tmd.tmd_learner import NonFiniteLossError
+
+    config = (
+        TMDConfig()
+        .offline_data(input_=str(tiny_pointmaze["train"]))
+        .training(**TINY_TRAINING)
+        .learners(num_learners=0)
+    )
+    algo = config.build_algo()
+    algo.train()  # updates 1..5, all finite
+    checkpoint = algo.save(str(tmp_path / "good")).checkpoint.path
+    saved = {k: v.clone() for k, v in algo.learner_group._learner.module["default_policy"]
+             .state_dict().items()}  # fmt: skip
+
+    def blow_up(learner):  # an absurd learning rate: the next update's losses are not finite
+        for _, optimizer in learner.get_optimizers_for_module("default_policy"):
+            for group in optimizer.param_groups:
+                group["lr"] = 1e30
+
+    algo.learner_group.foreach_learner(blow_up)
+    try:
+        algo.train()
+        raise AssertionError("training went on after a non-finite loss")
+    except NonFiniteLossError as err:
+        assert err.update in range(6, 11) and "loss" in err.term
+        assert f"update {err.update}" in str(err) and err.term in str(err)
+    finally:
+        algo.stop()
+
+    restored = TMD.from_checkpoint(checkpoint)
+    try:
+        state = restored.learner_group._learner.module["default_policy"].state_dict()
+        for key, value in saved.items():
+            assert torch.isfinite(state[key]).all()
+            torch.testing.assert_close(state[key], value)
+        assert np.isfinite(restored.train()["learners"]["default_policy"]["total_loss"])
+    finally:
+        restored.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import pickle
 
 import gymnasium as gym
 import numpy as np
@@ -403,6 +404,12 @@ def test_non_finite_term_names_term_and_lifetime_update(tiny_pointmaze, monkeypa
     assert info.value.term == keys.TEMPORAL_INVARIANCE_LOSS
     assert info.value.update == 4
     assert "temporal_invariance_loss" in str(info.value) and "update 4" in str(info.value)
+    shipped = pickle.loads(pickle.dumps(info.value))  # remote learners send it through Ray
+    assert (shipped.term, shipped.update, str(shipped)) == (
+        "temporal_invariance_loss",
+        4,
+        str(info.value),
+    )
 
 
 def test_checkpoint_restores_adam_state_of_the_lean_path(ray_session, tiny_pointmaze, tmp_path):
