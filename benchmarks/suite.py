@@ -1,0 +1,186 @@
+"""The generatable OGBench suite as parallel Tune trials: every dataset x seeds, one GPU each.
+
+For each dataset the tuned example ``tuned_examples/tmd/<dataset>.yaml`` (the paper's settings)
+is run with ``--seeds`` seeds as one Tune experiment; all experiments go to Tune together, so
+trials run side by side as far as the cluster's GPUs allow (``--gpus-per-trial``, default 1).
+Missing datasets are generated first (``--workers`` processes). Each trial evaluates with the
+OGBench protocol at the end (``--eval-episodes`` per task) and the suite writes a table:
+success per dataset, mean +- standard error over seeds (the paper's convention), per-seed
+values, trial wall time.
+
+    python benchmarks/suite.py --stop-updates 1000000                 # the full benchmark
+    python benchmarks/suite.py --datasets pointmaze-medium-navigate --seeds 2 --smoke --cpu
+
+Writes ``<out>/suite.json`` and ``<out>/suite.md`` (default ``benchmarks/results``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+SMOKE = {  # a CPU-sized model for a quick end-to-end check of the suite machinery
+    "latent_dim": 32,
+    "hidden_dims": [64],
+    "actor_hidden_dims": [64],
+    "quasimetric_components": 4,
+    "train_batch_size_per_learner": 64,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from rllib_tmd.data.generate import supported_datasets
+
+    all_names = [n.removesuffix("-v0") for n in supported_datasets()]
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--datasets", nargs="+", default=all_names, choices=all_names)
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--stop-updates", type=int, default=1_000_000)
+    p.add_argument("--updates-per-iteration", type=int, default=1000)
+    p.add_argument("--eval-episodes", type=int, default=50, help="per task (OGBench: 50)")
+    p.add_argument("--gpus-per-trial", type=float, default=1.0)
+    p.add_argument("--cpu", action="store_true", help="no GPUs (sets --gpus-per-trial 0)")
+    p.add_argument("--data-dir", default="datasets")
+    p.add_argument("--episodes", type=int, default=None, help="dataset size (default: official)")
+    p.add_argument("--workers", type=int, default=4, help="dataset generation processes")
+    p.add_argument("--smoke", action="store_true", help="tiny model (CPU check of the suite)")
+    p.add_argument("--storage", default="runs/suite")
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    return p.parse_args(argv)
+
+
+def ensure_dataset(name: str, args: argparse.Namespace) -> Path:
+    """The Parquet folder of ``name``, generated (OGBench's recipe) if it is missing."""
+    from rllib_tmd.data.catalog import make_dataset
+
+    folder = Path(args.data_dir).resolve() / f"{name}-v0"
+    if not (folder / "metadata.json").exists():
+        start = time.perf_counter()
+        make_dataset(f"{name}-v0", args.data_dir, episodes=args.episodes, workers=args.workers)
+        print(f"generated {name}-v0 in {time.perf_counter() - start:.0f}s", flush=True)
+    return folder
+
+
+def experiment(name: str, dataset: Path, args: argparse.Namespace) -> tuple[str, dict]:
+    """The tuned example of ``name`` with the suite's seeds, length and resources."""
+    from rllib_tmd.experiments import load_experiment
+
+    exp_name, spec = load_experiment(REPO / "tuned_examples" / "tmd" / f"{name}.yaml")
+    iterations = max(1, args.stop_updates // args.updates_per_iteration)
+    config = {
+        **spec["config"],
+        "input_": str(dataset),
+        "seed": {"grid_search": list(range(args.seeds))},
+        "updates_per_iteration": args.updates_per_iteration,
+        "evaluation_interval": iterations,  # one evaluation, at the end
+        "eval_episodes_per_task": args.eval_episodes,
+        "num_gpus_per_learner": 0 if args.cpu else args.gpus_per_trial,
+        **(SMOKE if args.smoke else {}),
+    }
+    return exp_name, {
+        "run": "TMD",
+        "config": config,
+        "stop": {"num_updates_lifetime": args.stop_updates},
+        "storage_path": str(Path(args.storage).resolve()),
+    }
+
+
+def standard_error(values: list[float]) -> float:
+    return statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
+
+
+def collect(trials: list[Any], inputs: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per dataset (``inputs``: dataset folder -> name): final success of every seed,
+    mean, standard error, wall time."""
+    from rllib_tmd.experiments import trial_history
+
+    rows = []
+    for folder, dataset in inputs.items():
+        mine = [t for t in trials if t.config.get("input_") == folder]
+        seeds, walls, errors = [], [], []
+        for trial in sorted(mine, key=lambda t: t.config.get("seed", 0)):
+            history = [h for h in trial_history(trial.local_path) if "success/overall" in h]
+            if trial.status == "ERROR" or not history:
+                errors.append(f"seed {trial.config.get('seed')}: {trial.status}")
+                continue
+            seeds.append(history[-1]["success/overall"])
+            walls.append(float(trial.last_result.get("time_total_s", float("nan"))))
+        rows.append(
+            {
+                "dataset": dataset,
+                "seeds": len(seeds),
+                "success_per_seed": seeds,
+                "success_mean": statistics.mean(seeds) if seeds else None,
+                "success_stderr": standard_error(seeds) if seeds else None,
+                "trial_wall_s": statistics.mean(walls) if walls else None,
+                "failed": errors,
+            }
+        )
+    return rows
+
+
+def table(rows: list[dict[str, Any]], updates: int) -> str:
+    lines = [
+        "| dataset | success % (mean ± s.e.) | seeds | per seed | wall / trial | updates |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["success_mean"] is None:
+            lines.append(f"| {r['dataset']} | failed: {'; '.join(r['failed'])} | 0 | | | |")
+            continue
+        per_seed = ", ".join(f"{100 * v:.1f}" for v in r["success_per_seed"])
+        lines.append(
+            f"| {r['dataset']} | {100 * r['success_mean']:.1f} ± {100 * r['success_stderr']:.1f} "
+            f"| {r['seeds']} | {per_seed} | {r['trial_wall_s'] / 60:.1f} min | {updates:,} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    import ray
+    from ray import tune
+
+    import rllib_tmd  # noqa: F401  (registers TMD with Tune)
+
+    args = parse_args(argv)
+    start = time.perf_counter()
+    inputs, experiments = {}, {}
+    for name in args.datasets:
+        exp_name, spec = experiment(name, ensure_dataset(name, args), args)
+        inputs[spec["config"]["input_"]] = name
+        experiments[exp_name] = spec
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+    trials = tune.run_experiments(experiments, verbose=1, raise_on_failed_trial=False)
+    rows = collect(trials, inputs)
+    result = {
+        "command": "python benchmarks/suite.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "updates": args.stop_updates,
+        "seeds": args.seeds,
+        "eval_episodes_per_task": args.eval_episodes,
+        "gpus_per_trial": 0 if args.cpu else args.gpus_per_trial,
+        "cluster_resources": ray.cluster_resources(),
+        "total_wall_s": time.perf_counter() - start,
+        "rows": rows,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "suite.json").write_text(json.dumps(result, indent=2) + "\n")
+    text = table(rows, args.stop_updates)
+    (out / "suite.md").write_text(
+        f"# TMD on the generatable OGBench suite\n\ncommand: `{result['command']}`\n\n{text}\n"
+    )
+    print(text)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""benchmarks/suite.py end to end on the CPU: one small dataset x 2 seeds as Tune trials."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "suite.py"),
+        *("--datasets", "pointmaze-medium-navigate", "--seeds", "2"),
+        *("--stop-updates", "20", "--updates-per-iteration", "10", "--eval-episodes", "1"),
+        *("--cpu", "--smoke", "--episodes", "12", "--workers", "1"),
+        *("--data-dir", str(tmp_path / "data"), "--storage", str(tmp_path / "runs")),
+        *("--out", str(tmp_path / "out")),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    result = json.loads((tmp_path / "out" / "suite.json").read_text())
+    (row,) = result["rows"]
+    assert row["dataset"] == "pointmaze-medium-navigate" and row["seeds"] == 2
+    assert len(row["success_per_seed"]) == 2 and 0.0 <= row["success_mean"] <= 1.0
+    assert "| pointmaze-medium-navigate |" in (tmp_path / "out" / "suite.md").read_text()
