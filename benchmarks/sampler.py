@@ -14,8 +14,9 @@ For the in-memory samplers: warm-up calls, then ``--windows`` timed windows of `
 seconds each; the table shows the median window (min..max in the JSON). For Ray Data, two
 epochs are streamed per batch size: time to first batch (pipeline start -> first batch), the
 streaming rate once batches flow (median over windows of 1/8 epoch, windows that straddle the
-restart between epochs excluded), the gap between epochs, and the sustained rate over one
-epoch period including that restart.
+wait between epochs excluded), the gap between epochs, and the sustained rate over one
+epoch period including that wait (both epochs come from one pipeline, see
+``ray_data_batches(epochs_per_pipeline=...)``).
 
     python benchmarks/sampler.py                      # generates the dataset if missing
     python benchmarks/sampler.py --data-dir /data --out benchmarks/results
@@ -235,16 +236,17 @@ def bench_raydata(folder: Path, transitions: int, args) -> list[dict]:
         for _ in ray_data_batches(folder, batch_size=batch, seed=args.seed, num_epochs=2):
             stamps.append(time.perf_counter())
         stamps = np.asarray(stamps) - start
-        if len(stamps) != 2 * per_epoch:
-            raise RuntimeError(f"expected {2 * per_epoch} batches, got {len(stamps)}")
-        first, second = stamps[:per_epoch], stamps[per_epoch:]
+        # both epochs stream from one pipeline: batches run across the epoch boundary
+        if len(stamps) != (2 * transitions) // batch:
+            raise RuntimeError(f"expected {(2 * transitions) // batch} batches, got {len(stamps)}")
+        first, second = stamps[:per_epoch], stamps[per_epoch : 2 * per_epoch]
         width = max(2, per_epoch // 8)
         rates = []
         for epoch in (first, second):  # windows of `width` batches inside one epoch
             for lo in range(0, len(epoch) - width, width):
                 rates.append(width / (epoch[lo + width] - epoch[lo]))
         gap = float(second[0] - first[-1])
-        period = float(second[0] - first[0])  # one epoch incl. the restart before the next
+        period = float(second[0] - first[0])  # one epoch incl. the wait before the next
         rows.append(
             row(
                 "raydata",
@@ -379,8 +381,9 @@ def main(argv: list[str] | None = None) -> dict:
         notes.append(
             "raydata: batches/s = median over windows of 1/8 epoch while batches flow (after "
             "the first batch); 'sustained' = one epoch divided by the time from its first "
-            "batch to the next epoch's first batch, i.e. including the per-epoch pipeline "
-            "restart (new read/relabel actor). Time to first batch is from calling "
+            "batch to the next epoch's first batch, i.e. including any wait between epochs "
+            "(both epochs stream from one pipeline: the file list is read again by the same "
+            "read/relabel actor, no restart). Time to first batch is from calling "
             "ray_data_batches on a running Ray instance. Ray Data cuts blocks of up to "
             "DataContext.target_max_block_size (128 MiB): a smaller dataset is read and "
             "relabelled as one block, so the first batch waits for the whole epoch and the "

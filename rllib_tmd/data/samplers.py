@@ -20,7 +20,6 @@ batches agree in distribution (tested). Samplers are deterministic for a seed.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -273,16 +272,19 @@ def ray_data_batches(
     num_cpus: float = 0.5,
     drop_last: bool = True,
     expected_obs_dim: int | None = None,
+    epochs_per_pipeline: int = 8,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Stream goal-relabelled batches from a Parquet dataset directory with Ray Data.
 
-    Per epoch: ``read_parquet`` -> one relabelling actor (:class:`EpisodeStreamRelabeler`:
-    whole episodes, every transition once, in random order; Ray fuses the read into it, so
-    exactly one process reads, in file order) -> ``iter_torch_batches`` with a local shuffle
-    buffer (default ``4 * batch_size``; 0 turns it off). The actor asks for ``num_cpus``;
-    Ray Data's listing task needs one free CPU (checked up front: raises instead of hanging).
-    ``num_epochs=None`` streams forever. Random dataset goals (if configured) come from the
-    current block, not the whole dataset. Deterministic for a seed.
+    One pipeline serves ``epochs_per_pipeline`` epochs (the file list repeated, so the next
+    epoch streams on without a new read/relabel actor): ``read_parquet`` -> one relabelling
+    actor (:class:`EpisodeStreamRelabeler`: whole episodes, every transition once per epoch,
+    in random order; Ray fuses the read into it, so exactly one process reads, in file order)
+    -> ``iter_torch_batches`` with a local shuffle buffer (default ``4 * batch_size``; 0 turns
+    it off). The actor asks for ``num_cpus``; Ray Data's listing task needs one free CPU
+    (checked up front: raises instead of hanging). ``num_epochs=None`` streams forever.
+    Random dataset goals (if configured) come from the current block, not the whole dataset.
+    Deterministic for a seed.
     """
     import ray.data
 
@@ -296,14 +298,19 @@ def ray_data_batches(
         )
     config = goal_config or GoalConfig()
     buffer = shuffle_buffer_size if shuffle_buffer_size is not None else 4 * batch_size
-    epochs = itertools.count() if num_epochs is None else range(num_epochs)
-    for epoch in epochs:
-        dataset = ray.data.read_parquet(
-            str(path), concurrency=1, num_cpus=num_cpus, file_extensions=["parquet"]
-        ).select_columns(list(CORE_COLUMNS))
+    for part, epochs in enumerate(_pipeline_epochs(num_epochs, epochs_per_pipeline)):
+        # one read per epoch, concatenated in order (a list of repeated file paths would be
+        # listed by parallel threads, which races on an optional fsspec import in ray 2.60)
+        reads = [
+            ray.data.read_parquet(
+                str(path), concurrency=1, num_cpus=num_cpus, file_extensions=["parquet"]
+            ).select_columns(list(CORE_COLUMNS))
+            for _ in range(epochs)
+        ]
+        dataset = reads[0].union(*reads[1:]) if epochs > 1 else reads[0]
         dataset = dataset.map_batches(
             EpisodeStreamRelabeler,
-            fn_constructor_kwargs={"goal_config": config, "seed": (seed, epoch)},
+            fn_constructor_kwargs={"goal_config": config, "seed": (seed, part)},
             batch_size=None,
             batch_format="pyarrow",
             zero_copy_batch=True,
@@ -317,8 +324,21 @@ def ray_data_batches(
             device=device,
             drop_last=drop_last,
             local_shuffle_buffer_size=buffer or None,
-            local_shuffle_seed=seed + epoch,
+            local_shuffle_seed=seed + part,
         )
+
+
+def _pipeline_epochs(num_epochs: int | None, per_pipeline: int) -> Iterator[int]:
+    """Epoch counts of successive pipelines: ``num_epochs`` split into runs of at most
+    ``per_pipeline`` (forever when ``num_epochs`` is None)."""
+    if per_pipeline < 1:
+        raise ValueError(f"epochs_per_pipeline must be >= 1, got {per_pipeline}")
+    left = num_epochs
+    while left is None or left > 0:
+        count = per_pipeline if left is None else min(per_pipeline, left)
+        yield count
+        if left is not None:
+            left -= count
 
 
 __all__ = [

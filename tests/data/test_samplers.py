@@ -176,6 +176,35 @@ def parquet_dataset(tmp_path_factory):
     return write_episode_shards(arrays, out, env_name="toy-v0", shard_rows=400), arrays
 
 
+def test_ray_data_epochs_share_one_pipeline_and_each_is_exact(ray_session, parquet_dataset):
+    path, arrays = parquet_dataset
+    transitions = len(arrays["terminals"]) - int(arrays["terminals"].sum())
+    batches = list(
+        ray_data_batches(
+            path,
+            GoalConfig(),
+            batch_size=500,
+            seed=3,
+            num_epochs=3,
+            drop_last=False,
+            epochs_per_pipeline=2,
+        )
+    )
+    obs = torch.cat([b["obs"] for b in batches])[:, :2].numpy()
+    assert len(obs) == 3 * transitions  # 2 epochs in the first pipeline, 1 in the next
+    _, counts = np.unique(obs, axis=0, return_counts=True)
+    assert len(counts) == transitions and (counts == 3).all()
+
+
+def test_pipeline_epoch_split():
+    from rllib_tmd.data.samplers import _pipeline_epochs
+
+    assert list(_pipeline_epochs(5, 2)) == [2, 2, 1]
+    assert list(_pipeline_epochs(1, 8)) == [1]
+    forever = _pipeline_epochs(None, 4)
+    assert [next(forever) for _ in range(3)] == [4, 4, 4]
+
+
 def test_ray_data_stream_is_exact_deterministic_and_matches_numpy(ray_session, parquet_dataset):
     import ray.data
 
