@@ -154,9 +154,12 @@ def machine_info(device: str, args: argparse.Namespace) -> dict[str, Any]:
     except Exception:
         info["triton"] = None
     try:
-        info["commit"] = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, text=True, capture_output=True, check=False
+        git = lambda *a: subprocess.run(  # noqa: E731
+            ["git", *a], cwd=REPO, text=True, capture_output=True, check=False
         ).stdout.strip()
+        info["commit"] = git("rev-parse", "HEAD")
+        # a copied working tree (e.g. on a remote GPU machine) may carry stale git metadata
+        info["tree_differs_from_commit"] = bool(git("status", "--porcelain", "--untracked=no"))
     except OSError:
         info["commit"] = None
     return info
