@@ -140,26 +140,27 @@ SMALL = [
 ]
 
 
-def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_pointmaze_root, tmp_path):
-    import os
-    import signal
-    import time
-
-    runs = tmp_path / "runs"
-    cmd = [
+def train_command(runs: Path, stop_updates: int, *overrides: str) -> list[str]:
+    """``rllib-tmd train`` of the medium-navigate tuned example, shortened."""
+    return [
         sys.executable,
         "-m",
         "rllib_tmd.cli",
         "train",
         "--file",
         str(REPO / "tuned_examples/tmd/pointmaze-medium-navigate.yaml"),
-        "--stop-updates",
-        "60",
-        "--output",
-        str(runs),
-        "--override",
-        *SMALL,
+        *("--stop-updates", str(stop_updates), "--output", str(runs)),
+        *("--override", *overrides),
     ]
+
+
+def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_pointmaze_root, tmp_path):
+    import os
+    import signal
+    import time
+
+    runs = tmp_path / "runs"
+    cmd = train_command(runs, 60, *SMALL)
     proc = subprocess.Popen(
         cmd,
         cwd=tiny_pointmaze_root,
@@ -194,21 +195,7 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_pointma
 def test_a_non_finite_loss_stops_the_run_naming_term_update_and_checkpoint(
     tiny_pointmaze_root, tmp_path
 ):
-    cmd = [
-        sys.executable,
-        "-m",
-        "rllib_tmd.cli",
-        "train",
-        "--file",
-        str(REPO / "tuned_examples/tmd/pointmaze-medium-navigate.yaml"),
-        "--stop-updates",
-        "20",
-        "--output",
-        str(tmp_path / "runs"),
-        "--override",
-        *SMALL,
-        "lr=1.0e+30",  # the first step makes every later loss non-finite
-    ]
+    cmd = train_command(tmp_path / "runs", 20, *SMALL, "lr=1.0e+30")  # NaN from update 2
     proc = subprocess.run(cmd, cwd=tiny_pointmaze_root, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-3000:]
     message = proc.stderr.strip().splitlines()[-1]

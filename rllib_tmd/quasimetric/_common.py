@@ -65,3 +65,15 @@ def center_pair(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 def row_chunk(rows: int, elements_per_row: int, max_elements: int) -> int:
     """Number of rows per chunk so that one chunk holds at most ~max_elements elements."""
     return max(1, min(rows, max_elements // max(1, elements_per_row)))
+
+
+#: dtypes the heads send to the fused kernels when ``impl="auto"``
+FUSED_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def use_fused_kernels(impl: str, x: Tensor, y: Tensor, triton_ok: bool) -> bool:
+    """A head's choice of path: ``"torch"`` never, ``"triton"`` always, ``"auto"`` for CUDA
+    inputs of one supported dtype (``FUSED_DTYPES``) when triton imports (``triton_ok``)."""
+    if impl in ("torch", "triton"):
+        return impl == "triton"
+    return x.is_cuda and y.is_cuda and x.dtype in FUSED_DTYPES and y.dtype == x.dtype and triton_ok

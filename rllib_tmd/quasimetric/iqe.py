@@ -17,10 +17,10 @@ from rllib_tmd.quasimetric._common import (
     check_pairwise_inputs,
     component_width,
     row_chunk,
+    use_fused_kernels,
 )
 
 IMPLS = ("auto", "torch", "triton")
-FUSED_DTYPES = (torch.float32, torch.bfloat16)
 
 
 @torch.compiler.disable
@@ -208,17 +208,7 @@ class IQE(nn.Module):
         return self._maxmean(lengths)
 
     def _use_fused(self, x: Tensor, y: Tensor) -> bool:
-        if self.impl == "torch":
-            return False
-        if self.impl == "triton":
-            return True
-        return (
-            x.is_cuda
-            and y.is_cuda
-            and x.dtype in FUSED_DTYPES
-            and y.dtype == x.dtype
-            and fused.triton_available()
-        )
+        return use_fused_kernels(self.impl, x, y, fused.triton_available())
 
     def _maxmean(self, lengths: Tensor) -> Tensor:
         """[..., K] -> [...]: alpha * max_k + (1 - alpha) * mean_k."""

@@ -18,11 +18,11 @@ from rllib_tmd.quasimetric._common import (
     check_pairwise_inputs,
     component_width,
     row_chunk,
+    use_fused_kernels,
 )
 
 VARIANTS = ("max+l2", "max")
 IMPLS = ("auto", "torch", "triton")
-FUSED_DTYPES = (torch.float32, torch.bfloat16)
 
 
 def split_widths(latent_dim: int, num_components: int, variant: str) -> tuple[int, int]:
@@ -188,14 +188,4 @@ class MRN(nn.Module):
         )
 
     def _use_fused(self, x: Tensor, y: Tensor) -> bool:
-        if self.impl == "torch":
-            return False
-        if self.impl == "triton":
-            return True
-        return (
-            x.is_cuda
-            and y.is_cuda
-            and x.dtype in FUSED_DTYPES
-            and y.dtype == x.dtype
-            and fused.triton_available()
-        )
+        return use_fused_kernels(self.impl, x, y, fused.triton_available())

@@ -29,6 +29,31 @@ def interpreter_enabled() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
+def check_dtype_and_device(x: Tensor, y: Tensor, supported: tuple, kernel: str) -> None:
+    """Shared checks of the fused kernels' inputs: one supported dtype, one device, and CUDA
+    (or CPU with Triton's interpreter). ``kernel`` names the kernel in the errors."""
+    if x.dtype != y.dtype or x.dtype not in supported:
+        raise ValueError(
+            f"fused {kernel} needs x and y of one dtype among {supported}, got {x.dtype} "
+            f"and {y.dtype}"
+        )
+    if x.device != y.device:
+        raise ValueError(f"x and y are on different devices: {x.device} and {y.device}")
+    if not x.is_cuda and not interpreter_enabled():
+        raise ValueError(
+            f"fused {kernel} runs on CUDA tensors (or CPU tensors with TRITON_INTERPRET=1 set "
+            f"before importing triton); got device {x.device}"
+        )
+
+
+@functools.cache
+def sm_count(device_index: int) -> int:
+    """Streaming multiprocessors of a CUDA device (for choosing grid splits)."""
+    import torch
+
+    return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
 def mrn_pairwise_fused(
     x: Tensor, y: Tensor, *, num_components: int, max_dim: int, eps: float = 1e-6, config=None
 ) -> Tensor:

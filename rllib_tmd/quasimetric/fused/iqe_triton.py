@@ -28,7 +28,6 @@ the same and both sides use the same stable sorts.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import torch
 import triton
@@ -37,7 +36,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rllib_tmd.quasimetric._common import check_pairwise_inputs, component_width
-from rllib_tmd.quasimetric.fused import interpreter_enabled
+from rllib_tmd.quasimetric.fused import check_dtype_and_device, sm_count
 
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
@@ -168,18 +167,13 @@ def _sorted_rows(t_cm: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return values.contiguous(), order.to(torch.int32).contiguous(), order
 
 
-@functools.cache
-def _sm_count(device_index: int) -> int:
-    return torch.cuda.get_device_properties(device_index).multi_processor_count
-
-
 def _backward_split(programs: int, other_tiles: int, device: torch.device, config) -> int:
     """Number of ranges the reduced side is cut into (>= 1; 1 under the interpreter)."""
     if config.bwd_split is not None:
         return max(1, min(config.bwd_split, other_tiles))
     if device.type != "cuda":
         return 1
-    want = max(config.min_programs, 4 * _sm_count(device.index or 0))
+    want = max(config.min_programs, 4 * sm_count(device.index or 0))
     return max(1, min(other_tiles // 2, triton.cdiv(want, programs)))
 
 
@@ -187,18 +181,7 @@ def _check_fused_inputs(x: Tensor, y: Tensor, num_components: int) -> int:
     """Validate inputs of the fused path; returns the component width W."""
     check_pairwise_inputs(x, y, x.shape[-1] if x.dim() == 3 else -1)
     width = component_width(x.shape[-1], num_components)
-    if x.dtype != y.dtype or x.dtype not in SUPPORTED_DTYPES:
-        raise ValueError(
-            f"fused IQE needs x and y of one dtype among {SUPPORTED_DTYPES}, got {x.dtype} "
-            f"and {y.dtype}"
-        )
-    if x.device != y.device:
-        raise ValueError(f"x and y are on different devices: {x.device} and {y.device}")
-    if not x.is_cuda and not interpreter_enabled():
-        raise ValueError(
-            "fused IQE runs on CUDA tensors (or CPU tensors with TRITON_INTERPRET=1 set "
-            f"before importing triton); got device {x.device}"
-        )
+    check_dtype_and_device(x, y, SUPPORTED_DTYPES, "IQE")
     return width
 
 

@@ -21,7 +21,6 @@ contiguous load. No kernel ever holds more than one tile of pairs:
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import torch
 import triton
@@ -30,7 +29,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rllib_tmd.quasimetric._common import center_pair, check_pairwise_inputs, component_width
-from rllib_tmd.quasimetric.fused import interpreter_enabled
+from rllib_tmd.quasimetric.fused import check_dtype_and_device, sm_count
 
 NO_ARGMAX = 255
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -239,16 +238,11 @@ def _component_major(t: Tensor, num_components: int) -> Tensor:
     return t.reshape(e, n, num_components, -1).permute(0, 2, 3, 1).contiguous()
 
 
-@functools.cache
-def _sm_count(device_index: int) -> int:
-    return torch.cuda.get_device_properties(device_index).multi_processor_count
-
-
 def _fill_target(device: torch.device, config: MRNKernelConfig) -> int:
     """Programs wanted per launch to fill the device (1 under the interpreter)."""
     if device.type != "cuda":
         return 1
-    return max(config.min_programs, 4 * _sm_count(device.index or 0))
+    return max(config.min_programs, 4 * sm_count(device.index or 0))
 
 
 def _forward_k_split(tiles: int, num_components: int, want: int, config: MRNKernelConfig) -> int:
@@ -282,18 +276,7 @@ def _check_fused_inputs(x: Tensor, y: Tensor, num_components: int, max_dim: int)
         )
     if max_dim > NO_ARGMAX:
         raise ValueError(f"fused MRN supports at most {NO_ARGMAX} max dims, got {max_dim}")
-    if x.dtype != y.dtype or x.dtype not in SUPPORTED_DTYPES:
-        raise ValueError(
-            f"fused MRN needs x and y of one dtype among {SUPPORTED_DTYPES}, got {x.dtype} "
-            f"and {y.dtype}"
-        )
-    if x.device != y.device:
-        raise ValueError(f"x and y are on different devices: {x.device} and {y.device}")
-    if not x.is_cuda and not interpreter_enabled():
-        raise ValueError(
-            "fused MRN runs on CUDA tensors (or CPU tensors with TRITON_INTERPRET=1 set "
-            f"before importing triton); got device {x.device}"
-        )
+    check_dtype_and_device(x, y, SUPPORTED_DTYPES, "MRN")
     return width
 
 
