@@ -6,9 +6,10 @@ data), runs one warm-up iteration, then times ``TMD.train()`` iterations for ``-
 ``updates_per_s`` counts synchronous DDP steps; ``samples_per_s = updates_per_s * gpus *
 batch_per_gpu``; ``efficiency`` = samples/s over ``gpus`` x the 1-GPU row of the same variant.
 
-Variants per GPU count: ``fast`` (the default config: on one GPU the update is a CUDA graph;
-with DDP the graph is off) and, with ``--same-path``, ``eager`` (cuda_graph off everywhere,
-i.e. the same update path as the DDP rows, isolating the cost of the gradient all-reduce).
+Variants per GPU count: ``fast`` (the default config: on one GPU the update is one CUDA
+graph; with N learners two graphs around one eager gradient all-reduce) and, with
+``--same-path``, ``eager`` (cuda_graph off everywhere, isolating the cost of the all-reduce
+from the graphs).
 ``--global-negatives`` adds rows with the contrastive loss over all learners' state-actions.
 
     python benchmarks/scaling.py --gpus 1 2 --batch-per-gpu 512 --same-path --global-negatives
@@ -149,6 +150,34 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_results(args, available: int, rows: list[dict], total_s: float) -> dict:
+    """Speedups/efficiencies filled in, then ``--out`` (JSON) and its ``.md`` written."""
+    for row in rows:  # global-negative rows compare with the 1-GPU fast row
+        if row["variant"] == "global_negatives" and row["status"] == "ok":
+            base = next((r for r in rows if r["variant"] == "fast" and r["gpus"] == 1), None)
+            if base and base["status"] == "ok":
+                row["speedup"] = row["samples_per_s"] / base["samples_per_s"]
+                row["efficiency"] = row["speedup"] / row["gpus"]
+    add_efficiency([r for r in rows if r["variant"] != "global_negatives"])
+    info = machine_info("cpu" if args.cpu else "cuda", argparse.Namespace(**vars(args)))
+    result = {
+        "device": info.get("gpu", "cpu"),
+        "gpus_available": available,
+        "machine": info,
+        "target": "samples/s on 2 GPUs >= 1.8x one GPU (fast path)",
+        "total_s": total_s,
+        "rows": rows,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(
+        f"# TMD data-parallel scaling ({result['device']}, model {args.model})\n\n"
+        f"command: `python benchmarks/scaling.py {' '.join(sys.argv[1:])}`\n\n{table(rows)}\n"
+    )
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
     import ray
 
@@ -184,30 +213,9 @@ def main(argv: list[str] | None = None) -> dict:
                 }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    for row in rows:  # global-negative rows compare with the 1-GPU fast row
-        if row["variant"] == "global_negatives" and row["status"] == "ok":
-            base = next((r for r in rows if r["variant"] == "fast" and r["gpus"] == 1), None)
-            if base and base["status"] == "ok":
-                row["speedup"] = row["samples_per_s"] / base["samples_per_s"]
-                row["efficiency"] = row["speedup"] / row["gpus"]
-    add_efficiency([r for r in rows if r["variant"] != "global_negatives"])
-    info = machine_info("cpu" if args.cpu else "cuda", argparse.Namespace(**vars(args)))
-    result = {
-        "device": info.get("gpu", "cpu"),
-        "gpus_available": available,
-        "machine": info,
-        "target": "samples/s on 2 GPUs >= 1.8x one GPU (fast path)",
-        "total_s": time.perf_counter() - start,
-        "rows": rows,
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    text = table(rows)
-    out.with_suffix(".md").write_text(
-        f"# TMD data-parallel scaling ({result['device']}, model {args.model})\n\n"
-        f"command: `python benchmarks/scaling.py {' '.join(sys.argv[1:])}`\n\n{text}\n"
-    )
+            write_results(args, available, rows, time.perf_counter() - start)  # partial
+    result = write_results(args, available, rows, time.perf_counter() - start)
+    text = table(result["rows"])
     print(text)
     ray.shutdown()
     return result
