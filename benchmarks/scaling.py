@@ -111,6 +111,7 @@ def measure(args, dataset: Path, gpus: int, variant: str) -> dict[str, Any]:
         "samples_per_s": updates_per_s * gpus * args.batch_per_gpu,
         "update_path": sorted(set(paths)),
         "graph_error": next((e for e in graph_errors if e), None),
+        "graph_errors_by_learner": graph_errors,
         "timed_s": elapsed,
         "status": "ok",
     }
