@@ -54,6 +54,19 @@ def patch_capture_mode(mode: str) -> None:
     fast_update.record_graph = record_graph
 
 
+def keep_capture_tracebacks(row: dict) -> None:
+    """Puts the traceback of a failed warm-up/capture into ``row["capture_traceback"]``."""
+    from rllib_tmd.tmd.torch import fast_update
+
+    disable = fast_update.FastUpdater._disable_graph
+
+    def recording_disable(self, reason: str) -> None:
+        row["capture_traceback"] = traceback.format_exc()[-3000:]
+        disable(self, reason)
+
+    fast_update.FastUpdater._disable_graph = recording_disable
+
+
 def local_sync(grads: list[torch.Tensor]) -> None:
     """Same shape of work as the all-reduce average, without any collective."""
     for g in grads:
@@ -70,6 +83,7 @@ def worker(rank: int, args: argparse.Namespace, variant: str, port: int, queue) 
         dist.init_process_group(backend, rank=rank, world_size=args.world)
         if variant in ("relaxed", "global"):
             patch_capture_mode(variant)
+        keep_capture_tracebacks(row)
         device = "cpu" if args.cpu else "cuda"
         config = tmd_config(Path(args.dataset), args.batch, device, args.model, {}, args.seed)
         config.learners(
@@ -143,7 +157,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for i, variant in enumerate(args.variants):
         for row in run_variant(args, variant, 29500 + i):
-            print(json.dumps({k: v for k, v in row.items() if k != "traceback"}), flush=True)
+            print(json.dumps(row), flush=True)
             rows.append(row)
             if args.out:
                 Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")

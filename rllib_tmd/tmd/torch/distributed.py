@@ -61,6 +61,10 @@ def average_gradients_(grads: list[Tensor]) -> None:
     size = data_parallel_rank_and_size()[1]
     if size == 1 or not grads:
         return
+    if len(grads) == 1 and grads[0].is_contiguous():  # already flat: no copies
+        dist.all_reduce(grads[0])
+        grads[0].div_(size)
+        return
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
     flat.div_(size)

@@ -374,9 +374,11 @@ class UpdateStep:
         self.apply_gradients()
         return terms
 
-    def compute_gradients(self, batch: Mapping[str, Tensor]) -> Tensor:
-        """zero_grad, forward, losses, backward; returns the detached terms ``[T]``."""
-        self._zero_grads()
+    def compute_gradients(self, batch: Mapping[str, Tensor], zero_grads: bool = True) -> Tensor:
+        """zero_grad (unless the caller zeroed the gradients), forward, losses, backward
+        (accumulating into ``.grad``); returns the detached terms ``[T]``."""
+        if zero_grads:
+            self._zero_grads()
         terms = self._forward_backward(batch)
         if self.term_names is None:
             self.term_names = tuple(terms)
@@ -426,9 +428,11 @@ class GraphedStep:
     eagerly as well (warm-up, and CPU tests of the graph's exact computation).
 
     With a ``grad_sync`` (data-parallel learners) an update is two graphs around one eager
-    all-reduce: :meth:`compute` (forward, backward, gradients flattened into one static
-    buffer), :meth:`sync_flat` (the collective, outside any graph: NCCL's bookkeeping cannot
-    be captured reliably) and :meth:`apply` (averaged gradients back, clip, optimizer step).
+    all-reduce: :meth:`compute` (forward, backward), :meth:`sync_flat` (the collective,
+    outside any graph) and :meth:`apply` (clip, optimizer step). Every parameter's ``.grad``
+    is then a view into one flat buffer ``flat_grads`` that lives outside the graphs' memory
+    pools (as DDP's ``gradient_as_bucket_view``): backward accumulates into it after one
+    ``zero_()``, the all-reduce works on it in place, and nothing is copied between the parts.
     """
 
     def __init__(self, step: UpdateStep, example: Mapping[str, Tensor], capacity: int) -> None:
@@ -442,7 +446,8 @@ class GraphedStep:
         self.history: Tensor | None = None
         self.graph: Any = None
         self.fingerprint: tuple | None = None
-        self.flat_grads: Tensor | None = None  # data-parallel only: static all-reduce buffer
+        self.flat_grads: Tensor | None = None  # data-parallel only: every .grad is a view
+        self._grad_views: list[Tensor] = []
 
     def load(self, chunk: Mapping[str, Tensor]) -> int:
         """Copies a chunk ``{key: [c, B, dim]}`` (``c <= capacity``) in; resets the cursor."""
@@ -452,7 +457,25 @@ class GraphedStep:
         for k, v in chunk.items():
             self.inputs[k][:count].copy_(v)
         self.cursor.zero_()
+        if self.synced:
+            self.attach_flat_grads()
         return count
+
+    def attach_flat_grads(self) -> None:
+        """Data-parallel: makes each parameter's ``.grad`` a view into ``flat_grads``
+        (allocated at the first call, outside any graph pool); re-attaches views that
+        something replaced since."""
+        params = optimizer_params(self.step.optimizers)
+        if self.flat_grads is None:
+            total = sum(p.numel() for p in params)
+            self.flat_grads = torch.zeros(total, dtype=params[0].dtype, device=self.device)
+            self._grad_views = [
+                part.view_as(p)
+                for p, part in zip(params, self.flat_grads.split([p.numel() for p in params]))
+            ]
+        for p, view in zip(params, self._grad_views):
+            if p.grad is not view:
+                p.grad = view
 
     @property
     def synced(self) -> bool:
@@ -480,23 +503,19 @@ class GraphedStep:
         self.history.index_copy_(0, self.cursor, terms.unsqueeze(0))
 
     def compute(self) -> None:
-        """Data-parallel part 1: forward + backward; gradients into ``flat_grads``."""
-        self._record(self.step.compute_gradients(self._batch()))
-        grads = [g.reshape(-1) for g in self.step.gradients()]
-        if self.flat_grads is None:  # first (eager) call: outside any graph's memory pool
-            self.flat_grads = torch.cat(grads)
-        else:
-            torch.cat(grads, out=self.flat_grads)
+        """Data-parallel part 1: forward + backward, accumulated into the zeroed
+        ``flat_grads`` (through the ``.grad`` views)."""
+        if self.flat_grads is None:
+            self.attach_flat_grads()
+        self.flat_grads.zero_()
+        self._record(self.step.compute_gradients(self._batch(), zero_grads=False))
 
     def sync_flat(self) -> None:
-        """Data-parallel part 2 (eager): average ``flat_grads`` across learners."""
+        """Data-parallel part 2 (eager): average ``flat_grads`` across learners, in place."""
         self.step.grad_sync([self.flat_grads])
 
     def apply(self) -> None:
-        """Data-parallel part 3: averaged gradients back, clip, optimizer step, cursor + 1."""
-        grads = self.step.gradients()
-        for grad, part in zip(grads, self.flat_grads.split([g.numel() for g in grads])):
-            grad.copy_(part.view_as(grad))
+        """Data-parallel part 3: clip, optimizer step on the averaged views, cursor + 1."""
         self.step.apply_gradients()
         self.cursor.add_(1)
 
@@ -515,9 +534,9 @@ class GraphedStep:
         """Records :meth:`body` as one CUDA graph, or (data-parallel) :meth:`compute` and
         :meth:`apply` as two around the eager :meth:`sync_flat`. Runs nothing; the cursor is
         not advanced."""
-        for opt in self.step.optimizers:
-            opt.zero_grad(set_to_none=True)  # grads get allocated from the graph's pool
         if not self.synced:
+            for opt in self.step.optimizers:
+                opt.zero_grad(set_to_none=True)  # grads get allocated from the graph's pool
             self.graph, self.fingerprint = record_graph(self.body, self.device), fingerprint
             return
         before = record_graph(self.compute, self.device)
