@@ -28,6 +28,9 @@ def test_two_learners_stay_identical_and_see_different_batches(ray_session, tiny
 
     paths = [r.get() for r in algo.learner_group.foreach_learner(lambda lr: lr.update_path)]
     assert paths == ["lean", "lean"]  # the lean loop, one gradient all-reduce per update
+    # no DDP wrapper (its autograd hooks would break CUDA-graph capture of the backward)
+    kinds = algo.learner_group.foreach_learner(lambda lr: type(lr.module["default_policy"]))
+    assert all("DDP" not in r.get().__name__ for r in kinds)
     w0, w1 = (r.get() for r in algo.learner_group.foreach_learner(weights))
     assert all(np.array_equal(w0[k], w1[k]) for k in w0)
     (i0, s0), (i1, s1) = (r.get() for r in algo.learner_group.foreach_learner(first_batch_sum))

@@ -70,3 +70,13 @@ def average_gradients_(grads: list[Tensor]) -> None:
     flat.div_(size)
     for grad, part in zip(grads, flat.split([g.numel() for g in grads])):
         grad.copy_(part.view_as(grad))
+
+
+def broadcast_parameters_(module: torch.nn.Module, src: int = 0) -> None:
+    """In place: every parameter and buffer of ``module`` becomes rank ``src``'s (what DDP's
+    constructor does); a no-op without a process group."""
+    if data_parallel_rank_and_size()[1] == 1:
+        return
+    with torch.no_grad():
+        for tensor in (*module.parameters(), *module.buffers()):
+            dist.broadcast(tensor.data, src=src)

@@ -30,7 +30,7 @@ from rllib_tmd.tmd.default_tmd_rl_module import (
     Q_ACTOR,
 )
 from rllib_tmd.tmd.tmd_learner import NonFiniteLossError, TMDLearner, build_learner_sampler
-from rllib_tmd.tmd.torch.distributed import average_gradients_
+from rllib_tmd.tmd.torch.distributed import average_gradients_, broadcast_parameters_
 from rllib_tmd.tmd.torch.fast_update import (
     ChunkedBatches,
     FastUpdater,
@@ -255,6 +255,20 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
         self._fast_updater = self._make_fast_updater()
         self.update_path = "rllib" if self._fast_updater is None else "lean"
 
+    def _make_modules_ddp_if_necessary(self) -> None:
+        """RLlib's DDP wrapper only where RLlib's update path runs.
+
+        The lean loop averages gradients itself. DDP's autograd hooks would stay on the
+        parameters and fire in its backward anyway, where they touch the legacy CUDA stream
+        and so break the capture of the update as a CUDA graph. Without the wrapper the
+        learners start from rank 0's weights, as DDP's constructor would make them.
+        """
+        if (self.config.num_learners or 0) > 1 and lean_path_blocker(self.config) is None:
+            for module_id in self._module.keys():
+                broadcast_parameters_(self._module[module_id])
+            return
+        super()._make_modules_ddp_if_necessary()
+
     def _make_batch_source(self) -> ChunkedBatches:
         """Batches of ``train_batch_size_per_learner``, sampled ``capacity`` at a time."""
         module = self.module[DEFAULT_MODULE_ID].unwrapped()
@@ -304,9 +318,7 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
         history = TermHistory(num_updates, self._device)
         optimizers = [opt for _, opt in self.get_optimizers_for_module(DEFAULT_MODULE_ID)]
         if self._fast_updater is not None:
-            module = self.module[DEFAULT_MODULE_ID]
-            if self._data_parallel:  # gradients averaged by grad_sync, not by DDP's hooks
-                module = module.unwrapped()
+            module = self.module[DEFAULT_MODULE_ID]  # not DDP-wrapped on this path
             self._fast_updater.run(module, optimizers, self._batches, num_updates, history)
             self.update_path = self._fast_updater.path
         else:
