@@ -13,8 +13,10 @@ from rllib_tmd.experiments import (
     ExperimentFileError,
     apply_overrides,
     load_experiment,
+    protocol_success,
     resolve_dataset,
     seeded_samples,
+    summarize,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -234,3 +236,18 @@ def test_several_samples_get_distinct_seeds():
     assert config == {"alpha": 0.1, "seed": {"grid_search": [3, 4, 5, 6]}} and samples is None
     assert seeded_samples({"seed": 7}, seed=7, num_samples=1) == ({"seed": 7}, 1)
     assert seeded_samples({}, seed=None, num_samples=2)[0]["seed"] == {"grid_search": [0, 1]}
+
+
+def test_protocol_success_averages_the_last_three_evaluations(tmp_path):
+    """OGBench's score: the mean of the last 3 evaluations (e.g. at 800k, 900k and 1M)."""
+    history = [
+        {"updates": u, "success/overall": s, "success/task1": s}
+        for u, s in [(100, 0.0), (200, 0.2), (300, 0.4), (400, 0.6)]
+    ]
+    score = protocol_success(history)
+    assert score["evals_averaged"] == 3
+    assert score["success/overall"] == pytest.approx(0.4)
+    assert protocol_success(history[:1])["evals_averaged"] == 1  # short runs: what there is
+    files = summarize([{"trial": "t0", "history": history}], tmp_path)
+    table = files["table"].read_text()
+    assert "| t0 | 400 | 3 | 40.0 |" in table
