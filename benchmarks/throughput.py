@@ -11,7 +11,8 @@ Implementations (``impl`` in the results; config flags in ``IMPLS``):
   local learner, counting updates;
 * diagnostics (``--impls``): ``fused_fp32`` (fused without TF32), ``lean`` (fused MRN + lean
   loop, eager), ``rllib_fused`` (fused MRN through ``Learner._update``), ``fused_compile``
-  (fused + ``torch.compile`` of forward+loss).
+  (fused + ``torch.compile`` of forward+loss), ``fused_bf16`` (fused with the MLPs' hidden
+  layers in bf16, ``mixed_precision="bf16"``).
 
 Each (impl, B) cell builds a fresh learner (so peak memory is per cell), runs warm-up updates
 (Triton compiles, graph capture), then times ``run_updates(n)`` calls (each ends with the one
@@ -19,9 +20,9 @@ host sync of its metrics) until ``--seconds`` have passed. Out-of-memory and oth
 recorded, never fatal; an impl that ran out of memory is not tried at larger B; cells left when
 ``--budget-s`` is spent are recorded as skipped.
 
-Numerics (``--check-updates``, CUDA): reference, fused_fp32 and fused learners from one seed
-draw the same batches; after N updates the loss terms of update N are compared (relative
-difference per term), which also measures TF32's effect.
+Numerics (``--check-updates``, CUDA): reference, fused_fp32, fused (TF32) and fused_bf16
+learners from one seed draw the same batches; after N updates the loss terms of update N are
+compared (relative difference per term), which measures TF32's and bf16's effect.
 
     python benchmarks/throughput.py                       # CUDA, B = 256 .. 8192
     python benchmarks/throughput.py --device cpu --sizes 64 --model tiny --seconds 0.5
@@ -65,7 +66,9 @@ IMPLS: dict[str, dict] = {
     "fused_fp32": {"matmul_precision": "highest"},  # graph + fused Adam ("auto" on CUDA)
     "fused": {},  # the defaults: graph + fused Adam + TF32 on CUDA
     "fused_compile": {"torch_compile_update": True},
+    "fused_bf16": {"mixed_precision": "bf16"},  # hidden layers bf16, latents/losses float32
 }
+NUMERICS_IMPLS = ("fused_fp32", "fused", "fused_bf16")  # compared with "reference"
 THROUGH_RLLIB = {"fused_rllib": "fused"}  # timed through TMD.train() with these flags
 DEFAULT_IMPLS = ("reference", "fused", "fused_rllib")
 MODELS: dict[str, dict[str, Any]] = {
@@ -293,17 +296,18 @@ def last_update_terms(learner, updates: int) -> dict[str, float]:
 
 
 def numerics_check(dataset: Path, args, device: str, batch_size: int = 512) -> dict:
-    """Loss terms of update N from one seed (same batches): reference vs fused (fp32 and
-    TF32). Relative difference per term, and the largest, against the reference."""
+    """Loss terms of update N from one seed (same batches): reference vs fused (fp32, TF32
+    and bf16 hidden layers). Relative difference per term, and the largest, against the
+    reference."""
     terms = {}
-    for impl in ("reference", "fused_fp32", "fused"):
+    for impl in ("reference", *NUMERICS_IMPLS):
         config = tmd_config(dataset, batch_size, device, args.model, IMPLS[impl], args.seed)
         config.validate()
         terms[impl] = last_update_terms(config.build_learner(), args.check_updates)
         reset_memory(device)
     ref = terms["reference"]
     out: dict[str, Any] = {"batch_size": batch_size, "updates": args.check_updates, "terms": terms}
-    for impl in ("fused_fp32", "fused"):
+    for impl in NUMERICS_IMPLS:
         rel = {k: abs(terms[impl][k] - v) / max(abs(v), 1e-6) for k, v in ref.items()}
         out[f"rel_diff_{impl}"] = rel
         out[f"max_rel_diff_{impl}"] = max(rel.values())

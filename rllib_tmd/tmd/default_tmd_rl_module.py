@@ -26,6 +26,9 @@ DEFAULT_MODEL_CONFIG: dict[str, Any] = {
     # Data-parallel only: the contrastive loss of each learner sees the state-actions of all
     # learners (N x B candidates per goal) instead of its own B (rllib_tmd.tmd.torch.distributed).
     "global_negatives": False,
+    # "bf16": the MLPs' hidden layers under bf16 autocast; their output layers, the latents,
+    # the quasimetric heads and the losses stay float32 ("none": everything float32).
+    "mixed_precision": "none",
 }
 
 # Keys of the dict that `forward_train` returns (consumed by the learner's losses).

@@ -79,6 +79,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "cuda_graph": (True, False, "auto"),
     "fused_adam": (True, False, "auto"),
     "matmul_precision": ("auto", "high", "highest"),
+    "mixed_precision": ("none", "bf16"),
 }
 # key -> (lower bound, upper bound, bounds inclusive?)
 RANGES: dict[str, tuple[float, float, bool]] = {

@@ -37,6 +37,11 @@ from rllib_tmd.tmd.torch.distributed import all_gather_with_grad, data_parallel_
 from rllib_tmd.tmd.torch.networks import MLP, EnsembleMLP
 
 
+def uses_bf16(cfg: dict[str, Any]) -> bool:
+    """Whether the MLPs' hidden layers run under bf16 autocast (``mixed_precision``)."""
+    return cfg["mixed_precision"] == "bf16"
+
+
 class TMDCritic(nn.Module):
     """Ensemble of (psi, phi) encoder pairs sharing one quasimetric head.
 
@@ -47,8 +52,9 @@ class TMDCritic(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, cfg: dict[str, Any]) -> None:
         super().__init__()
         e, hidden, latent = cfg["ensemble_size"], cfg["hidden_dims"], cfg["latent_dim"]
-        self.psi = EnsembleMLP(e, obs_dim, hidden, latent, layer_norm=cfg["layer_norm"])
-        self.phi = EnsembleMLP(e, obs_dim + act_dim, hidden, latent, layer_norm=cfg["layer_norm"])
+        mlp_kwargs = {"layer_norm": cfg["layer_norm"], "bf16_hidden": uses_bf16(cfg)}
+        self.psi = EnsembleMLP(e, obs_dim, hidden, latent, **mlp_kwargs)
+        self.phi = EnsembleMLP(e, obs_dim + act_dim, hidden, latent, **mlp_kwargs)
         head_kwargs: dict[str, Any] = {
             "num_components": cfg["quasimetric_components"],
             "impl": cfg["quasimetric_impl"],
@@ -90,6 +96,7 @@ class DefaultTMDTorchRLModule(TorchRLModule):
             self.act_dim,
             layer_norm=cfg["actor_layer_norm"],
             final_init_scale=1e-2,
+            bf16_hidden=uses_bf16(cfg),
         )
         if cfg["actor_const_std"]:
             self.register_buffer("log_std", torch.zeros(self.act_dim))

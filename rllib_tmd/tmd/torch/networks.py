@@ -49,11 +49,22 @@ class EnsembleLayerNorm(nn.Module):
         return normed * self.weight + self.bias
 
 
+def run_layers(net: nn.Sequential, x: torch.Tensor, bf16_hidden: bool) -> torch.Tensor:
+    """``net`` on ``x``: its hidden layers under bf16 autocast if ``bf16_hidden``, its last
+    (output) layer always in float32, so the output keeps float32 precision."""
+    *hidden, output = net
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16_hidden):
+        for layer in hidden:
+            x = layer(x)
+    return output(x.float())
+
+
 class EnsembleMLP(nn.Module):
     """``E`` MLPs run side by side.
 
     Hidden layers are Linear -> GELU -> LayerNorm (optional); the output layer is linear.
-    Input ``[B, in]`` (shared by all members) or ``[E, B, in]``; output ``[E, B, out]``.
+    Input ``[B, in]`` (shared by all members) or ``[E, B, in]``; output ``[E, B, out]``
+    (float32; ``bf16_hidden`` runs the hidden layers under bf16 autocast).
     """
 
     def __init__(
@@ -63,9 +74,10 @@ class EnsembleMLP(nn.Module):
         hidden_dims: Sequence[int],
         out_dim: int,
         layer_norm: bool = True,
+        bf16_hidden: bool = False,
     ) -> None:
         super().__init__()
-        self.ensemble_size = ensemble_size
+        self.ensemble_size, self.bf16_hidden = ensemble_size, bf16_hidden
         layers: list[nn.Module] = []
         dims = [in_dim, *hidden_dims]
         for fan_in, fan_out in zip(dims[:-1], dims[1:]):
@@ -79,7 +91,7 @@ class EnsembleMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.ensemble_size, *x.shape)
-        return self.net(x)
+        return run_layers(self.net, x, self.bf16_hidden)
 
 
 class MLP(nn.Module):
@@ -92,8 +104,10 @@ class MLP(nn.Module):
         out_dim: int,
         layer_norm: bool = False,
         final_init_scale: float = 1.0,
+        bf16_hidden: bool = False,
     ) -> None:
         super().__init__()
+        self.bf16_hidden = bf16_hidden
         layers: list[nn.Module] = []
         dims = [in_dim, *hidden_dims]
         for fan_in, fan_out in zip(dims[:-1], dims[1:]):
@@ -114,4 +128,4 @@ class MLP(nn.Module):
         return layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return run_layers(self.net, x, self.bf16_hidden)
