@@ -1,9 +1,10 @@
 """Cross-learner pieces of TMD's data-parallel training (torch.distributed, gloo or NCCL).
 
-RLlib's learner group runs ``num_learners`` DDP learners. On RLlib's update path DDP's autograd
-hooks all-reduce the gradients; the lean update loop instead runs the unwrapped module and calls
-:func:`average_gradients_` once per update (one flat all-reduce, which a CUDA graph can capture
-with NCCL). With ``global_negatives`` the contrastive loss of every learner also sees the
+RLlib's learner group runs ``num_learners`` learners. On RLlib's update path they are DDP
+modules whose autograd hooks all-reduce the gradients; on the lean update loop they are plain
+modules (weights broadcast from rank 0 by :func:`broadcast_parameters_`) and the loop calls
+:func:`average_gradients_` once per update on one flat gradient buffer, between the two CUDA
+graphs of the update. With ``global_negatives`` the contrastive loss of every learner also sees the
 state-action embeddings of all learners (``N x B`` candidates per goal) through
 :func:`all_gather_with_grad`.
 """
