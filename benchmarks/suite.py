@@ -46,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--stop-updates", type=int, default=1_000_000)
     p.add_argument("--updates-per-iteration", type=int, default=1000)
+    p.add_argument(
+        "--max-trial-minutes",
+        type=float,
+        default=None,
+        help="also stop each trial after this long (it reports the updates it reached)",
+    )
     p.add_argument("--eval-episodes", type=int, default=50, help="per task (OGBench: 50)")
     p.add_argument("--gpus-per-trial", type=float, default=1.0)
     p.add_argument("--cpu", action="store_true", help="no GPUs (sets --gpus-per-trial 0)")
@@ -90,7 +96,10 @@ def experiment(name: str, dataset: Path, args: argparse.Namespace) -> tuple[str,
     return exp_name, {
         "run": "TMD",
         "config": config,
-        "stop": {"num_updates_lifetime": args.stop_updates},
+        "stop": {
+            "num_updates_lifetime": args.stop_updates,
+            **({"time_total_s": 60 * args.max_trial_minutes} if args.max_trial_minutes else {}),
+        },
         "storage_path": str(Path(args.storage).resolve()),
     }
 
@@ -107,13 +116,14 @@ def collect(trials: list[Any], inputs: dict[str, str]) -> list[dict[str, Any]]:
     rows = []
     for folder, dataset in inputs.items():
         mine = [t for t in trials if t.config.get("input_") == folder]
-        seeds, walls, errors = [], [], []
+        seeds, walls, reached, errors = [], [], [], []
         for trial in sorted(mine, key=lambda t: t.config.get("seed", 0)):
             history = [h for h in trial_history(trial.local_path) if "success/overall" in h]
             if trial.status == "ERROR" or not history:
                 errors.append(f"seed {trial.config.get('seed')}: {trial.status}")
                 continue
             seeds.append(protocol_success(history)["success/overall"])
+            reached.append(int(history[-1]["updates"]))
             walls.append(float(trial.last_result.get("time_total_s", float("nan"))))
         rows.append(
             {
@@ -123,10 +133,20 @@ def collect(trials: list[Any], inputs: dict[str, str]) -> list[dict[str, Any]]:
                 "success_mean": statistics.mean(seeds) if seeds else None,
                 "success_stderr": standard_error(seeds) if seeds else None,
                 "trial_wall_s": statistics.mean(walls) if walls else None,
+                "updates_per_seed": reached,
                 "failed": errors,
             }
         )
     return rows
+
+
+def updates_reached(row: dict[str, Any], planned: int) -> str:
+    """``planned`` when every seed got there, else the range reached (time-capped trials)."""
+    reached = row.get("updates_per_seed") or [planned]
+    low, high = min(reached), max(reached)
+    if low >= planned:
+        return f"{planned:,}"
+    return f"{low:,}" if low == high else f"{low:,}-{high:,}"
 
 
 def table(rows: list[dict[str, Any]], updates: int) -> str:
@@ -141,7 +161,8 @@ def table(rows: list[dict[str, Any]], updates: int) -> str:
         per_seed = ", ".join(f"{100 * v:.1f}" for v in r["success_per_seed"])
         lines.append(
             f"| {r['dataset']} | {100 * r['success_mean']:.1f} ± {100 * r['success_stderr']:.1f} "
-            f"| {r['seeds']} | {per_seed} | {r['trial_wall_s'] / 60:.1f} min | {updates:,} |"
+            f"| {r['seeds']} | {per_seed} | {r['trial_wall_s'] / 60:.1f} min "
+            f"| {updates_reached(r, updates)} |"
         )
     return "\n".join(lines)
 

@@ -24,4 +24,5 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
     (row,) = result["rows"]
     assert row["dataset"] == "pointmaze-medium-navigate" and row["seeds"] == 2
     assert len(row["success_per_seed"]) == 2 and 0.0 <= row["success_mean"] <= 1.0
+    assert row["updates_per_seed"] == [20, 20]  # every seed ran to the planned updates
     assert "| pointmaze-medium-navigate |" in (tmp_path / "out" / "suite.md").read_text()
