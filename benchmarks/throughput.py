@@ -12,7 +12,7 @@ Implementations (``impl`` in the results; config flags in ``IMPLS``):
 * diagnostics (``--impls``): ``fused_fp32`` (fused without TF32), ``lean`` (fused MRN + lean
   loop, eager), ``rllib_fused`` (fused MRN through ``Learner._update``), ``fused_compile``
   (fused + ``torch.compile`` of forward+loss), ``fused_bf16`` (fused with the MLPs' hidden
-  layers in bf16, ``mixed_precision="bf16"``).
+  layers in bf16, ``mixed_precision="bf16"``) and ``fused_compile_bf16`` (both).
 
 Each (impl, B) cell builds a fresh learner (so peak memory is per cell), runs warm-up updates
 (Triton compiles, graph capture), then times ``run_updates(n)`` calls (each ends with the one
@@ -67,6 +67,7 @@ IMPLS: dict[str, dict] = {
     "fused": {},  # the defaults: graph + fused Adam + TF32 on CUDA
     "fused_compile": {"torch_compile_update": True},
     "fused_bf16": {"mixed_precision": "bf16"},  # hidden layers bf16, latents/losses float32
+    "fused_compile_bf16": {"torch_compile_update": True, "mixed_precision": "bf16"},
 }
 NUMERICS_IMPLS = ("fused_fp32", "fused", "fused_bf16")  # compared with "reference"
 THROUGH_RLLIB = {"fused_rllib": "fused"}  # timed through TMD.train() with these flags
