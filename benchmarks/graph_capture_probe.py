@@ -20,6 +20,7 @@ Prints one JSON line per rank and variant; ``--out`` collects them.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -45,13 +46,7 @@ def patch_capture_mode(mode: str) -> None:
     """Makes ``fast_update.record_graph`` capture with ``mode``."""
     from rllib_tmd.tmd.torch import fast_update
 
-    def record_graph(body, device):
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.device(device), torch.cuda.graph(graph, capture_error_mode=mode):
-            body()
-        return graph
-
-    fast_update.record_graph = record_graph
+    fast_update.record_graph = functools.partial(fast_update.record_graph, capture_error_mode=mode)
 
 
 def keep_capture_tracebacks(row: dict) -> None:

@@ -504,9 +504,7 @@ class GraphedStep:
 
     def compute(self) -> None:
         """Data-parallel part 1: forward + backward, accumulated into the zeroed
-        ``flat_grads`` (through the ``.grad`` views)."""
-        if self.flat_grads is None:
-            self.attach_flat_grads()
+        ``flat_grads`` (through the ``.grad`` views that :meth:`load` attached)."""
         self.flat_grads.zero_()
         self._record(self.step.compute_gradients(self._batch(), zero_grads=False))
 
@@ -547,7 +545,9 @@ class GraphedStep:
         self.graph.replay()
 
 
-def record_graph(body: Callable[[], None], device: torch.device) -> Any:
+def record_graph(
+    body: Callable[[], None], device: torch.device, capture_error_mode: str = "thread_local"
+) -> Any:
     """``body`` captured as a ``torch.cuda.CUDAGraph`` on ``device`` (nothing runs).
 
     ``torch.cuda.graph`` captures on a stream of the *current* device; a data-parallel learner
@@ -555,7 +555,7 @@ def record_graph(body: Callable[[], None], device: torch.device) -> Any:
     device current first, or its kernels run outside the capturing stream.
     """
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.device(device), torch.cuda.graph(graph, capture_error_mode="thread_local"):
+    with torch.cuda.device(device), torch.cuda.graph(graph, capture_error_mode=capture_error_mode):
         body()
     return graph
 
