@@ -23,6 +23,19 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from throughput import IMPLS, ensure_ray, synthetic_dataset, tmd_config  # noqa: E402
 
 
+def parse_value(text: str):
+    """``true``/``false`` -> bool, numbers -> int/float, anything else the string itself."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--batch-size", type=int, default=512)
@@ -37,7 +50,7 @@ def main() -> None:
     config = tmd_config(dataset, args.batch_size, "cuda", "default", IMPLS[args.mode], 0)
     for pair in args.set:
         key, _, value = pair.partition("=")
-        setattr(config, key, type(getattr(config, key))(value) if hasattr(config, key) else value)
+        setattr(config, key, parse_value(value))
     config.validate()
     learner = config.build_learner()
     learner.run_updates(10)

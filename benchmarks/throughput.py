@@ -5,14 +5,14 @@ Implementations (``impl`` in the results; config flags in ``IMPLS``):
 * ``reference``   -- the plain PyTorch port: reference (torch) MRN, RLlib's ``Learner._update``
   per batch, full fp32 matmuls, no graph;
 * ``fused``       -- the fast path standalone, as a CUDA learner runs by default: fused Triton
-  MRN, lean update loop, the whole update as one CUDA graph, fused Adam, TF32 matmuls
-  (``learner.run_updates`` timed directly);
+  MRN, lean update loop, forward + loss through ``torch.compile``, the whole update as one
+  CUDA graph, fused Adam, TF32 matmuls (``learner.run_updates`` timed directly);
 * ``fused_rllib`` -- the same fast path through RLlib: ``TMD.train()`` iterations with the
   local learner, counting updates;
 * diagnostics (``--impls``): ``fused_fp32`` (fused without TF32), ``lean`` (fused MRN + lean
-  loop, eager), ``rllib_fused`` (fused MRN through ``Learner._update``), ``fused_compile``
-  (fused + ``torch.compile`` of forward+loss), ``fused_bf16`` (fused with the MLPs' hidden
-  layers in bf16, ``mixed_precision="bf16"``) and ``fused_compile_bf16`` (both).
+  loop, eager), ``rllib_fused`` (fused MRN through ``Learner._update``), ``fused_nocompile``
+  (fused without ``torch.compile``) and ``fused_bf16`` (fused with the MLPs' hidden layers in
+  bf16, ``mixed_precision="bf16"``).
 
 Each (impl, B) cell builds a fresh learner (so peak memory is per cell), runs warm-up updates
 (Triton compiles, graph capture), then times ``run_updates(n)`` calls (each ends with the one
@@ -53,7 +53,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 SIZES = (256, 512, 1024, 2048, 4096, 8192)
-_EAGER = {"cuda_graph": False, "fused_adam": False}
+_EAGER = {"cuda_graph": False, "fused_adam": False, "torch_compile_update": False}
 IMPLS: dict[str, dict] = {
     "reference": {
         "fast_update": False,
@@ -63,11 +63,10 @@ IMPLS: dict[str, dict] = {
     },
     "rllib_fused": {"fast_update": False, "matmul_precision": "highest", **_EAGER},
     "lean": {"fast_update": True, "matmul_precision": "highest", **_EAGER},
-    "fused_fp32": {"matmul_precision": "highest"},  # graph + fused Adam ("auto" on CUDA)
-    "fused": {},  # the defaults: graph + fused Adam + TF32 on CUDA
-    "fused_compile": {"torch_compile_update": True},
+    "fused_fp32": {"matmul_precision": "highest"},  # graph + compile + fused Adam, no TF32
+    "fused": {},  # the defaults: graph + torch.compile + fused Adam + TF32 on CUDA
+    "fused_nocompile": {"torch_compile_update": False},
     "fused_bf16": {"mixed_precision": "bf16"},  # hidden layers bf16, latents/losses float32
-    "fused_compile_bf16": {"torch_compile_update": True, "mixed_precision": "bf16"},
 }
 NUMERICS_IMPLS = ("fused_fp32", "fused", "fused_bf16")  # compared with "reference"
 THROUGH_RLLIB = {"fused_rllib": "fused"}  # timed through TMD.train() with these flags

@@ -53,12 +53,12 @@ TMD_TRAINING_DEFAULTS: dict[str, Any] = {
     "actor_geom_sample": False,
     "updates_per_iteration": 1000,
     "sampler": "torch",
-    # Update-loop implementation (single learner): lean loop, CUDA-graph capture of the whole
-    # update and fused Adam ("auto": on for a CUDA learner, off elsewhere; measured in
-    # benchmarks/throughput.py), optional torch.compile of forward+loss.
+    # Update-loop implementation: lean loop, CUDA-graph capture of the whole update, fused
+    # Adam and torch.compile of forward+loss ("auto": on for a CUDA learner, off elsewhere;
+    # measured in benchmarks/throughput.py; compiling adds ~20 s to the first update).
     "fast_update": True,
     "cuda_graph": "auto",
-    "torch_compile_update": False,
+    "torch_compile_update": "auto",
     "fused_adam": "auto",
     # float32 matmuls on CUDA: "high" = TF32 tensor cores (what JAX does by default on GPUs,
     # so also the authors' code), "highest" = full fp32. "auto" = "high" on CUDA.
@@ -77,6 +77,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "divergence": ("linex", "mse", "bce"),
     "sampler": ("torch", "numpy"),
     "cuda_graph": (True, False, "auto"),
+    "torch_compile_update": (True, False, "auto"),
     "fused_adam": (True, False, "auto"),
     "matmul_precision": ("auto", "high", "highest"),
     "mixed_precision": ("none", "bf16"),

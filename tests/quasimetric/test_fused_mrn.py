@@ -21,6 +21,9 @@ SMALL_TILES = MRNKernelConfig(block_b=16, block_c=16, bwd_block_other=16, bwd_bl
 SPLIT_WORK = MRNKernelConfig(
     block_b=16, block_c=16, bwd_block_other=16, bwd_block_own=16, k_split=2, bwd_split=2
 )
+SUB_ROWS = MRNKernelConfig(
+    block_b=16, block_c=16, bwd_block_other=16, bwd_block_own=16, bwd_sub_rows=4
+)
 
 
 def fused_and_reference(x, y, variant, config, grad):
@@ -42,7 +45,9 @@ def test_kernels_run_on_this_machine(kernel_device):
     assert kernel_device == "cuda" or interpreter_enabled()
 
 
-@pytest.mark.parametrize("config", [SMALL_TILES, SPLIT_WORK], ids=["tiles16", "split"])
+@pytest.mark.parametrize(
+    "config", [SMALL_TILES, SPLIT_WORK, SUB_ROWS], ids=["tiles16", "split", "sub_rows"]
+)
 @pytest.mark.parametrize("variant", ["max+l2", "max"])
 def test_forward_and_gradients_match_reference(kernel_device, variant, config):
     """B = 37 and C = 21 are not multiples of the 16-wide tiles: edges are masked."""
@@ -116,3 +121,12 @@ def test_cpu_tensors_need_the_interpreter(monkeypatch):
     x = torch.randn(1, 4, 8)
     with pytest.raises(ValueError, match="CUDA tensors"):
         mrn_pairwise_triton(x, x, num_components=2, max_dim=2)
+
+
+def test_sub_rows_must_divide_the_backward_tile(kernel_device):
+    x = torch.randn(E, 5, D, device=kernel_device, requires_grad=True)
+    y = torch.randn(E, 3, D, device=kernel_device)
+    bad = MRNKernelConfig(bwd_block_other=16, bwd_sub_rows=3)
+    out = mrn_pairwise_triton(x, y, num_components=K, max_dim=D // K // 2, config=bad)
+    with pytest.raises(ValueError, match="bwd_sub_rows=3"):
+        out.sum().backward()

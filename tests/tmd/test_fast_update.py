@@ -499,7 +499,8 @@ def test_auto_speed_switches_are_on_for_cuda_only():
     assert fu.resolve_auto("auto", "cuda") and fu.resolve_auto("auto", torch.device("cuda", 0))
     assert not fu.resolve_auto("auto", "cpu")
     assert fu.resolve_auto(True, "cpu") and not fu.resolve_auto(False, "cuda")
-    config = TMDConfig()  # defaults: graph + fused Adam on CUDA only
-    assert fu.FastUpdateOptions.from_config(config, "cuda").cuda_graph
-    assert fu.FastUpdateOptions.from_config(config, "cuda").fused_adam
-    assert not fu.FastUpdateOptions.from_config(config, "cpu").cuda_graph
+    config = TMDConfig()  # defaults: graph + compile + fused Adam on CUDA only
+    on_cuda = fu.FastUpdateOptions.from_config(config, "cuda")
+    assert on_cuda.cuda_graph and on_cuda.torch_compile and on_cuda.fused_adam
+    on_cpu = fu.FastUpdateOptions.from_config(config, "cpu")
+    assert not (on_cpu.cuda_graph or on_cpu.torch_compile or on_cpu.fused_adam)

@@ -39,17 +39,24 @@ SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 class MRNKernelConfig:
     """Tile sizes and launch options of the MRN kernels (block sizes: powers of two >= 16).
 
+    Defaults: the fastest forward + backward (GPU kernel time) of
+    ``benchmarks/mrn_kernel_sweep.py`` at E = 2, B = 512, D = 512, K = 8 on an H100.
+
     ``k_split`` (forward: programs per member that share the K components) and ``bwd_split``
     (backward: ranges of the reduced side) default to a choice that gives at least
-    ``min_programs`` programs; set them to force a value (tests do).
+    ``min_programs`` programs; set them to force a value (tests do). ``bwd_sub_rows``: 0 sums
+    the max part's gradient one max dim at a time (a masked column sum each); n > 0 (a power
+    of two dividing ``bwd_block_other``) adds a one-hot [n, max dims, cols] block n rows at a
+    time instead, with no cross-row reduction per max dim.
     """
 
     block_b: int = 128
     block_c: int = 64
     num_warps: int = 4
-    bwd_block_other: int = 128
+    bwd_block_other: int = 32
     bwd_block_own: int = 64
     bwd_num_warps: int = 4
+    bwd_sub_rows: int = 8
     dot_precision: str = "tf32x3"
     min_programs: int = 1024
     k_split: int | None = None
@@ -157,6 +164,7 @@ def _mrn_bwd_kernel(
     DOT_PRECISION: tl.constexpr,
     BLOCK_OTHER: tl.constexpr,
     BLOCK_OWN: tl.constexpr,
+    SUB_ROWS: tl.constexpr,
 ):
     """d_own[s, e, cols, component k] = sum over one range s of "other" rows of pair gradients.
 
@@ -193,10 +201,20 @@ def _mrn_bwd_kernel(
         tile_ok = row_ok[:, None] & col_ok[None, :]
         pair_offsets = rows[:, None] * N_OWN + cols[None, :]
         g = tl.load(grad_e + pair_offsets, mask=tile_ok, other=0.0).to(tl.float32) * (1.0 / K)
-        arg = tl.load(arg_ek + pair_offsets, mask=tile_ok, other=255)
-        for h in range(HM):
-            g_h = tl.sum(tl.where(arg == h, g, 0.0), axis=0)
-            d_max_t += tl.where(hm[:, None] == h, g_h[None, :], 0.0)
+        if SUB_ROWS == 0:  # one masked column sum per max dim
+            arg = tl.load(arg_ek + pair_offsets, mask=tile_ok, other=255)
+            for h in range(HM):
+                g_h = tl.sum(tl.where(arg == h, g, 0.0), axis=0)
+                d_max_t += tl.where(hm[:, None] == h, g_h[None, :], 0.0)
+        else:  # SUB_ROWS rows at a time: one-hot [rows, max dims, cols] summed over rows
+            for r0 in range(0, BLOCK_OTHER, SUB_ROWS):
+                sub = first_row + t * BLOCK_OTHER + r0 + tl.arange(0, SUB_ROWS)
+                sub_ok = (sub < N_OTHER)[:, None] & col_ok[None, :]
+                sub_offsets = sub[:, None] * N_OWN + cols[None, :]
+                g_s = tl.load(grad_e + sub_offsets, mask=sub_ok, other=0.0).to(tl.float32)
+                a_s = tl.load(arg_ek + sub_offsets, mask=sub_ok, other=255).to(tl.int32)
+                hit = a_s[:, None, :] == hm[None, :, None]
+                d_max_t += tl.sum(tl.where(hit, g_s[:, None, :], 0.0), axis=0) * (1.0 / K)
         if HL > 0:
             other_l2 = tl.load(
                 other_k + (HM + j)[None, :] * N_OTHER + rows[:, None],
@@ -325,6 +343,12 @@ def mrn_backward_side(
     """
     e, k, w, n = own_t.shape
     m = other_t.shape[-1]
+    sub = config.bwd_sub_rows
+    if sub and (sub & (sub - 1) or config.bwd_block_other % sub):
+        raise ValueError(
+            f"bwd_sub_rows={sub} must be 0 or a power of two dividing "
+            f"bwd_block_other={config.bwd_block_other}"
+        )
     own_tiles = triton.cdiv(n, config.bwd_block_own)
     other_tiles = triton.cdiv(m, config.bwd_block_other)
     want = _fill_target(own_t.device, config)
@@ -339,7 +363,7 @@ def mrn_backward_side(
         SIGN=sign, K=k, W=w, HM=max_dim, HM_PAD=_pad(max_dim), HL=w - max_dim,
         HL_PAD=_pad(w - max_dim), DOT_PRECISION=config.dot_precision,
         BLOCK_OTHER=config.bwd_block_other, BLOCK_OWN=config.bwd_block_own,
-        num_warps=config.bwd_num_warps,
+        SUB_ROWS=config.bwd_sub_rows, num_warps=config.bwd_num_warps,
     )  # fmt: skip
     if split == 1:
         return d_own[0]

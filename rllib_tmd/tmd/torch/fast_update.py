@@ -78,7 +78,7 @@ class FastUpdateOptions:
         ``"auto"`` means on for a CUDA ``device``, off elsewhere."""
         return cls(
             cuda_graph=resolve_auto(getattr(config, "cuda_graph", False), device),
-            torch_compile=bool(getattr(config, "torch_compile_update", False)),
+            torch_compile=resolve_auto(getattr(config, "torch_compile_update", False), device),
             fused_adam=resolve_auto(getattr(config, "fused_adam", False), device),
         )
 
