@@ -58,6 +58,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", default="datasets")
     p.add_argument("--episodes", type=int, default=None, help="dataset size (default: official)")
     p.add_argument("--workers", type=int, default=4, help="dataset generation processes")
+    p.add_argument(
+        "--override",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides for every dataset (as `rllib-tmd train --override`), e.g. an "
+        "ablation: contrastive_weight=0",
+    )
     p.add_argument("--smoke", action="store_true", help="tiny model (CPU check of the suite)")
     p.add_argument("--storage", default="runs/suite")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
@@ -78,9 +86,10 @@ def ensure_dataset(name: str, args: argparse.Namespace) -> Path:
 
 def experiment(name: str, dataset: Path, args: argparse.Namespace) -> tuple[str, dict]:
     """The tuned example of ``name`` with the suite's seeds, length and resources."""
-    from rllib_tmd.experiments import load_experiment
+    from rllib_tmd.experiments import apply_overrides, load_experiment
 
     exp_name, spec = load_experiment(REPO / "tuned_examples" / "tmd" / f"{name}.yaml")
+    spec = apply_overrides(spec, args.override)
     iterations = max(1, args.stop_updates // args.updates_per_iteration)
     config = {
         **spec["config"],
@@ -189,6 +198,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "updates": args.stop_updates,
         "seeds": args.seeds,
         "eval_episodes_per_task": args.eval_episodes,
+        "overrides": args.override,
         "gpus_per_trial": 0 if args.cpu else args.gpus_per_trial,
         "cluster_resources": ray.cluster_resources(),
         "total_wall_s": time.perf_counter() - start,
