@@ -29,7 +29,10 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -58,9 +61,8 @@ from rllib_tmd.envs.evaluation import (  # noqa: E402
 )
 
 MAZES = ("medium", "large", "giant", "teleport")
-#: Manipulation datasets whose oracle can be scored on the evaluation tasks as is: one cube, so
-#: the task's goal is a single target pose (several cubes would need a task planner on top).
-CUBE_DATASETS = ("cube-single-noisy-v0", "cube-single-play-v0")
+#: Manipulation datasets (collection oracle + a task planner, see ``run_manip_episode``).
+MANIP_DATASETS = tuple(MANIPSPACE_RECIPES)
 TASK_IDS = (1, 2, 3, 4, 5)
 
 
@@ -100,40 +102,211 @@ def evaluate_oracle(dataset: str, noise: float | None, episodes: int, seed: int)
     )
 
 
-def cube_target_info(env: gymnasium.Env) -> dict[str, object]:
-    """The privileged target keys a cube oracle reads in data-collection mode, for the current
-    evaluation task: move cube 0 to its goal pose (the target mocap body of the task env)."""
-    unwrapped = env.unwrapped
-    mocap = unwrapped._cube_target_mocap_ids[0]
-    yaw = lie.SO3(wxyz=unwrapped._data.mocap_quat[mocap]).compute_yaw_radians()
-    return {
-        "privileged/target_block": 0,
-        "privileged/target_block_pos": unwrapped._data.mocap_pos[mocap].copy(),
-        "privileged/target_block_yaw": np.array([yaw]),
-    }
+# ---- manipulation: the collection oracles with a small task planner on top -------------------
+@dataclass(frozen=True)
+class Subtask:
+    """One data-collection sub-task: the oracle to run (``"cube"``, ``"button"``, ``"drawer"``,
+    ``"window"``) and ``target(env.unwrapped)``: the privileged target keys that oracle reads
+    in data-collection mode, recomputed every step (positions move)."""
+
+    task: str
+    target: Callable[[Any], dict[str, object]]
 
 
-def run_cube_episode(env: gymnasium.Env, dataset: str, task_id: int, seed: int) -> tuple[bool, int]:
-    """One evaluation episode of the dataset's noisy (or play) cube oracle: (success, steps)."""
+def cube_subtask(block: int, goal: np.ndarray | None = None) -> Subtask:
+    """Move cube ``block`` to ``goal`` (default: its goal pose, the task env's target mocap
+    body), with the goal's yaw."""
+
+    def target(env: Any) -> dict[str, object]:
+        mocap = env._cube_target_mocap_ids[block]
+        yaw = lie.SO3(wxyz=env._data.mocap_quat[mocap]).compute_yaw_radians()
+        pos = env._data.mocap_pos[mocap].copy() if goal is None else goal
+        return {
+            "privileged/target_task": "cube",
+            "privileged/target_block": block,
+            "privileged/target_block_pos": pos,
+            "privileged/target_block_yaw": np.array([yaw]),
+        }
+
+    return Subtask("cube", target)
+
+
+def button_subtask(button: int, state: int) -> Subtask:
+    """Press ``button`` once; it should then read ``state``."""
+
+    def target(env: Any) -> dict[str, object]:
+        return {
+            "privileged/target_task": "button",
+            "privileged/target_button": button,
+            "privileged/target_button_state": state,
+            "privileged/target_button_top_pos": env._data.site_xpos[
+                env._button_site_ids[button]
+            ].copy(),
+        }
+
+    return Subtask("button", target)
+
+
+#: scene: slide joint, handle site attribute, and the world axis and sign along which the handle
+#: moves as the joint position grows (the drawer opens towards -qpos and +y)
+SLIDES = {
+    "drawer": ("drawer_slide", "_drawer_site_id", 1, -1.0),
+    "window": ("window_slide", "_window_site_id", 0, 1.0),
+}
+
+
+def slide_subtask(task: str, goal: float) -> Subtask:
+    """Slide the drawer or window to joint position ``goal``; the handle's target is the current
+    handle moved along the slide by the remaining distance."""
+    joint, site, axis, sign = SLIDES[task]
+
+    def target(env: Any) -> dict[str, object]:
+        handle = env._data.site_xpos[getattr(env, site)].copy()
+        handle[axis] += sign * (goal - env._data.joint(joint).qpos[0])
+        return {
+            "privileged/target_task": task,
+            f"privileged/target_{task}_pos": np.array([goal]),
+            f"privileged/target_{task}_handle_pos": handle,
+        }
+
+    return Subtask(task, target)
+
+
+def lights_out_presses(
+    current: Sequence[int], goal: Sequence[int], rows: int, cols: int
+) -> list[int]:
+    """The fewest buttons to press (each once) that turn ``current`` into ``goal`` on OGBench's
+    puzzle: a press toggles the button and its 4 neighbours, 2 states. Exhaustive (2^9 sets
+    for 3x3); raises if no set works."""
+    n = rows * cols
+    need = [(g - c) % 2 for c, g in zip(current, goal)]
+    best: list[int] | None = None
+    for mask in range(1 << n):
+        pressed = [i for i in range(n) if mask >> i & 1]
+        if best is not None and len(pressed) >= len(best):
+            continue
+        state = [0] * n
+        for i in pressed:
+            x, y = divmod(i, cols)
+            for dx, dy in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)):
+                if 0 <= x + dx < rows and 0 <= y + dy < cols:
+                    state[(x + dx) * cols + y + dy] ^= 1
+        if state == need:
+            best = pressed
+    if best is None:
+        raise ValueError(f"no presses turn {list(current)} into {list(goal)}")
+    return best
+
+
+def plan_cube(env: Any) -> Subtask | None:
+    """The unsolved cube whose goal is lowest first (a stacked goal needs its base first)."""
+    solved = env._compute_successes()
+    todo = [i for i, ok in enumerate(solved) if not ok]
+    if not todo:
+        return None
+    heights = {i: env._data.mocap_pos[env._cube_target_mocap_ids[i]][2] for i in todo}
+    return cube_subtask(min(todo, key=heights.__getitem__))
+
+
+def plan_puzzle(env: Any) -> Subtask | None:
+    """Press the first button of the fewest presses that reach the goal (replanned each time)."""
+    current = [int(v) for v in env._cur_button_states]
+    presses = lights_out_presses(current, env._target_button_states, env._num_rows, env._num_cols)
+    if not presses:
+        return None
+    return button_subtask(presses[0], (current[presses[0]] + 1) % env._num_button_states)
+
+
+DRAWER_OPEN = -0.16  # scene: the drawer's open position (the collection targets use it too)
+CUBE_TOLERANCE = 0.04  # scene/cube: a cube within this distance of its goal counts as placed
+
+
+def drawer_shift(env: Any, joint_pos: float) -> np.ndarray:
+    """World displacement of the drawer (and of what lies in it) from its current position to
+    joint position ``joint_pos``."""
+    _, _, axis, sign = SLIDES["drawer"]
+    shift = np.zeros(3)
+    shift[axis] = sign * (joint_pos - env._data.joint("drawer_slide").qpos[0])
+    return shift
+
+
+def in_drawer_at(env: Any, pos: np.ndarray, joint_pos: float) -> bool:
+    """Whether ``pos`` lies inside the drawer when the drawer is at ``joint_pos`` (the env's
+    ``_is_in_drawer`` box, moved with the drawer)."""
+    return bool(env._is_in_drawer(np.asarray(pos) - drawer_shift(env, joint_pos)))
+
+
+def plan_scene(env: Any) -> Subtask | None:
+    """Cube first, then drawer, window, and the lock buttons last; a locked drawer/window gets
+    its button pressed first. A cube that lies in the drawer, or whose goal is in the drawer at
+    the drawer's goal position, is moved with the drawer open, to its goal shifted by the
+    drawer's displacement (closing the drawer afterwards carries it to the goal)."""
+    cubes_ok, buttons_ok, drawer_ok, window_ok = env._compute_successes()
+    buttons = [int(v) for v in env._cur_button_states]
+
+    def slide(task: str, goal: float) -> Subtask:
+        lock = 0 if task == "drawer" else 1  # button state 0 locks it
+        return button_subtask(lock, 1) if buttons[lock] == 0 else slide_subtask(task, goal)
+
+    cube = env._data.joint("object_joint_0").qpos[:3]
+    goal = env._data.mocap_pos[env._cube_target_mocap_ids[0]].copy()
+    drawer_goal = env._target_drawer_pos
+    goal_in_drawer = in_drawer_at(env, goal, drawer_goal)
+    if goal_in_drawer:
+        goal = goal - drawer_shift(env, drawer_goal)  # where the goal is with the drawer as it is
+    placed = cubes_ok[0] or np.linalg.norm(cube - goal) <= CUBE_TOLERANCE
+    if not placed:
+        drawer_closed = env._data.joint("drawer_slide").qpos[0] > DRAWER_OPEN + 0.04
+        if drawer_closed and (env._is_in_drawer(cube) or goal_in_drawer):
+            return slide("drawer", DRAWER_OPEN)
+        return cube_subtask(0, goal)
+    if not drawer_ok:
+        return slide("drawer", drawer_goal)
+    if not window_ok:
+        return slide("window", env._target_window_pos)
+    wrong = [i for i, ok in enumerate(buttons_ok) if not ok]
+    return button_subtask(wrong[0], int(env._target_button_states[wrong[0]])) if wrong else None
+
+
+PLANNERS: dict[str, Callable[[Any], Subtask | None]] = {
+    "cube": plan_cube,
+    "puzzle": plan_puzzle,
+    "scene": plan_scene,
+}
+
+
+def run_manip_episode(
+    env: gymnasium.Env, dataset: str, task_id: int, seed: int
+) -> tuple[bool, int]:
+    """One evaluation episode of the dataset's collection policy (oracles + the recipe's noise
+    and random actions), driven by the family's planner: (success, steps)."""
     recipe = MANIPSPACE_RECIPES[dataset]
-    oracle = make_oracles(env, recipe)["cube"]
+    oracles = make_oracles(env, recipe)
+    plan = PLANNERS[recipe.family]
     np.random.seed(seed)  # the oracles and the recipe's noise draw from numpy's global RNG
     random_actions = np.random.default_rng(seed)
     ob, info = env.reset(seed=seed, options={"task_id": task_id})
-    target = cube_target_info(env)
-    info = {**info, **target}
     noise_std = draw_noise_std(recipe)
-    oracle.reset(ob, info)
+    task_env = env.unwrapped
+    subtask, oracle = None, None
     done, steps = False, 0
     while not done:
-        action = recipe_action(recipe, oracle, ob, info, noise_std, random_actions)
+        if oracle is None or oracle.done:
+            subtask = plan(task_env)
+            oracle = None if subtask is None else oracles[subtask.task]
+            if oracle is not None:
+                oracle.reset(ob, {**info, **subtask.target(task_env)})
+        if oracle is None:  # nothing left to do (the env ends the episode at success)
+            action = np.zeros(env.action_space.shape, dtype=np.float32)
+        else:
+            full = {**info, **subtask.target(task_env)}
+            action = recipe_action(recipe, oracle, ob, full, noise_std, random_actions)
         ob, _, terminated, truncated, info = env.step(action)
-        info = {**info, **target}
         done, steps = terminated or truncated, steps + 1
     return bool(info["success"]), steps
 
 
-def cube_oracle_success(dataset: str, episodes: int, seed: int) -> EvalResult:
+def manip_oracle_success(dataset: str, episodes: int, seed: int) -> EvalResult:
     """Success of ``dataset``'s collection oracle on OGBench's 5 tasks, ``episodes`` each."""
     start = time.perf_counter()
     env = gymnasium.make(MANIPSPACE_RECIPES[dataset].env_name)
@@ -141,7 +314,7 @@ def cube_oracle_success(dataset: str, episodes: int, seed: int) -> EvalResult:
     try:
         for task_id in TASK_IDS:
             runs = [
-                run_cube_episode(env, dataset, task_id, episode_seed(seed, task_id, e))
+                run_manip_episode(env, dataset, task_id, episode_seed(seed, task_id, e))
                 for e in range(episodes)
             ]
             successes, lengths = (np.array(column) for column in zip(*runs))
@@ -164,7 +337,14 @@ def cube_oracle_success(dataset: str, episodes: int, seed: int) -> EvalResult:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--mazes", nargs="*", default=list(MAZES), choices=MAZES)
-    p.add_argument("--cube", nargs="*", default=[], choices=CUBE_DATASETS, help="cube datasets")
+    p.add_argument(
+        "--manip",
+        "--cube",
+        nargs="*",
+        default=[],
+        choices=MANIP_DATASETS,
+        help="manipulation datasets (cube, scene, puzzle)",
+    )
     p.add_argument("--episodes", type=int, default=20, help="episodes per task")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-noiseless", action="store_true", help="skip the noise = 0 reference")
@@ -199,12 +379,12 @@ def main(argv: list[str] | None = None) -> dict:
             print(result.format_table(markdown=False), end="\n\n", flush=True)
         results[maze] = entry
     cubes = {}
-    for dataset in args.cube:
-        result = cube_oracle_success(dataset, args.episodes, args.seed)
+    for dataset in args.manip:
+        result = manip_oracle_success(dataset, args.episodes, args.seed)
         cubes[dataset] = summarize(result)
         print(f"{dataset} collection oracle, seed {args.seed}:")
         print(result.format_table(markdown=False), end="\n\n", flush=True)
-    out = {"episodes_per_task": args.episodes, "seed": args.seed, "mazes": results, "cube": cubes}
+    out = {"episodes_per_task": args.episodes, "seed": args.seed, "mazes": results, "manip": cubes}
     summary = ", ".join(
         [
             f"{m}: {r['noisy']['overall']:.2f}"
