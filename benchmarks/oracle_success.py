@@ -1,25 +1,25 @@
-"""Success of the pointmaze data-collection oracle on OGBench's 5 evaluation tasks.
+"""Success of the data-collection oracles on OGBench's 5 evaluation tasks.
 
-The policy is the oracle that generates the pointmaze datasets
+Pointmaze: the policy is the oracle that generates the pointmaze datasets
 (``rllib_tmd/data/generate/pointmaze.py``): a unit vector towards the centre of the next cell on a
 BFS path to the goal's cell (the generator's precomputed subgoal table), plus ``N(0, noise)``
 per dimension (the recipe's 0.5), clipped to [-1, 1]. It only sees what an evaluated policy
 sees: the observation (x, y) and the goal observation. On the teleport maze the observation
 after a teleport step is the pre-teleport position (the env's convention), so the oracle acts
-on it for one step, whereas the generator used the true position.
+on it for one step, whereas the generator used the true position. Navigate and stitch datasets
+of one maze use the same env, tasks and oracle, so each maze is evaluated once. The noiseless
+oracle (``noise = 0``) is evaluated as well, for reference.
 
-Navigate and stitch datasets of one maze use the same env, tasks and oracle, so each maze is
-evaluated once. The noiseless oracle (``noise = 0``) is evaluated as well, for reference.
-
-``--cube`` evaluates the single-cube manipulation oracles the same way (``cube_oracle_success``):
-the generator's own oracle and action noise (``make_oracles``, ``draw_noise_std``,
-``recipe_action`` of ``rllib_tmd/data/generate/manipspace.py``), in OGBench's task-mode env
-(200 steps, the episode ends at success). The oracle is privileged: it reads the cube's state
-from ``info`` and the task's goal pose from the env, as it reads the data-collection target.
+Manipulation (``--manip``, alias ``--cube``): the generator's own oracles, action noise and
+random actions (``make_oracles``, ``draw_noise_std``, ``recipe_action`` of
+``rllib_tmd/data/generate/manipspace.py``) in OGBench's task-mode env (the episode ends at
+success). The oracles are privileged, as during collection: they read object states and
+targets from ``info``. Collection draws random sub-tasks; here a small planner per env family
+(``PLANNERS``) picks each next sub-task from the evaluation goal (see ``run_manip_episode``).
 
     python benchmarks/oracle_success.py                       # 4 mazes, 5 tasks x 20 episodes
     python benchmarks/oracle_success.py --mazes medium --episodes 50 --json out.json
-    python benchmarks/oracle_success.py --mazes --cube cube-single-noisy-v0 --episodes 10
+    python benchmarks/oracle_success.py --mazes --manip scene-noisy-v0 puzzle-3x3-play-v0
 """
 
 from __future__ import annotations
