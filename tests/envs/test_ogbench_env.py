@@ -4,6 +4,7 @@ import gymnasium
 import numpy as np
 import pytest
 
+from rllib_tmd.envs import ogbench_env
 from rllib_tmd.envs.ogbench_env import (
     ENV_REGISTRY_NAME,
     OGBenchGoalEnv,
@@ -182,3 +183,44 @@ def test_rllib_env_runner_samples_from_registered_env(ray_session):
             assert np.all(goals == goals[0])
     finally:
         runner.stop()
+
+
+def teleport_outcomes(env: OGBenchGoalEnv, seed: int, hops: int = 6) -> list[np.ndarray]:
+    """Put the agent on an inbound teleporter ``hops`` times; where did each step land?"""
+    env.reset(seed=seed)
+    maze = env.inner_env.unwrapped
+    entry = np.array(maze._teleport_info["teleport_in_xys"][0])
+    landings = []
+    for _ in range(hops):
+        maze.set_xy(entry)
+        env.step(np.zeros(2, dtype=np.float32))
+        landings.append(maze.get_xy().copy())
+    return landings
+
+
+def test_teleports_draw_from_the_env_rng_not_the_global_one():
+    """A teleport picks its exit with ``np.random.randint``: inside ``step`` that call draws from
+    the env's own seeded RNG, so exits depend on the seed only, and the global RNG is unchanged.
+    Same exits as swapping the whole global state in and out (the slower former method)."""
+    name = "pointmaze-teleport-navigate-v0"
+    np.random.seed(5)
+    global_state = np.random.get_state()[1].copy()
+    a = teleport_outcomes(OGBenchGoalEnv({"env_name": name}), seed=3)
+    np.testing.assert_array_equal(np.random.get_state()[1], global_state)
+    np.random.seed(99)  # a different global state must not matter
+    b = teleport_outcomes(OGBenchGoalEnv({"env_name": name}), seed=3)
+    np.testing.assert_array_equal(np.stack(a), np.stack(b))
+    assert len({tuple(np.round(xy, 3)) for xy in a}) > 1  # exits vary: the RNG was used
+
+    swapped = OGBenchGoalEnv({"env_name": name})
+    rng = swapped._legacy_rng
+    swapped._step_rng_functions = {}  # no redirection; swap the global state instead
+    original_step = swapped.inner_env.step
+
+    def step_with_swapped_state(action):
+        with ogbench_env.swapped_global_numpy_rng(rng):
+            return original_step(action)
+
+    swapped.inner_env.step = step_with_swapped_state
+    c = teleport_outcomes(swapped, seed=3)
+    np.testing.assert_array_equal(np.stack(a), np.stack(c))
