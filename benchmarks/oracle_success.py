@@ -155,14 +155,22 @@ SLIDES = {
 }
 
 
+def slide_shift(env: Any, task: str, joint_pos: float) -> np.ndarray:
+    """World displacement of the drawer or window (and of what lies in it) from its current
+    position to joint position ``joint_pos``."""
+    joint, _, axis, sign = SLIDES[task]
+    shift = np.zeros(3)
+    shift[axis] = sign * (joint_pos - env._data.joint(joint).qpos[0])
+    return shift
+
+
 def slide_subtask(task: str, goal: float) -> Subtask:
     """Slide the drawer or window to joint position ``goal``; the handle's target is the current
     handle moved along the slide by the remaining distance."""
-    joint, site, axis, sign = SLIDES[task]
+    site = SLIDES[task][1]
 
     def target(env: Any) -> dict[str, object]:
-        handle = env._data.site_xpos[getattr(env, site)].copy()
-        handle[axis] += sign * (goal - env._data.joint(joint).qpos[0])
+        handle = env._data.site_xpos[getattr(env, site)] + slide_shift(env, task, goal)
         return {
             "privileged/target_task": task,
             f"privileged/target_{task}_pos": np.array([goal]),
@@ -221,19 +229,10 @@ DRAWER_OPEN = -0.16  # scene: the drawer's open position (the collection targets
 CUBE_TOLERANCE = 0.04  # scene/cube: a cube within this distance of its goal counts as placed
 
 
-def drawer_shift(env: Any, joint_pos: float) -> np.ndarray:
-    """World displacement of the drawer (and of what lies in it) from its current position to
-    joint position ``joint_pos``."""
-    _, _, axis, sign = SLIDES["drawer"]
-    shift = np.zeros(3)
-    shift[axis] = sign * (joint_pos - env._data.joint("drawer_slide").qpos[0])
-    return shift
-
-
 def in_drawer_at(env: Any, pos: np.ndarray, joint_pos: float) -> bool:
     """Whether ``pos`` lies inside the drawer when the drawer is at ``joint_pos`` (the env's
     ``_is_in_drawer`` box, moved with the drawer)."""
-    return bool(env._is_in_drawer(np.asarray(pos) - drawer_shift(env, joint_pos)))
+    return bool(env._is_in_drawer(np.asarray(pos) - slide_shift(env, "drawer", joint_pos)))
 
 
 def plan_scene(env: Any) -> Subtask | None:
@@ -252,8 +251,8 @@ def plan_scene(env: Any) -> Subtask | None:
     goal = env._data.mocap_pos[env._cube_target_mocap_ids[0]].copy()
     drawer_goal = env._target_drawer_pos
     goal_in_drawer = in_drawer_at(env, goal, drawer_goal)
-    if goal_in_drawer:
-        goal = goal - drawer_shift(env, drawer_goal)  # where the goal is with the drawer as it is
+    if goal_in_drawer:  # where the goal is with the drawer as it is now
+        goal = goal - slide_shift(env, "drawer", drawer_goal)
     placed = cubes_ok[0] or np.linalg.norm(cube - goal) <= CUBE_TOLERANCE
     if not placed:
         drawer_closed = env._data.joint("drawer_slide").qpos[0] > DRAWER_OPEN + 0.04

@@ -15,25 +15,13 @@ import tempfile
 from pathlib import Path
 
 import torch
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from throughput import IMPLS, ensure_ray, synthetic_dataset, tmd_config  # noqa: E402
-
-
-def parse_value(text: str):
-    """``true``/``false`` -> bool, numbers -> int/float, anything else the string itself."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def main() -> None:
@@ -50,7 +38,7 @@ def main() -> None:
     config = tmd_config(dataset, args.batch_size, "cuda", "default", IMPLS[args.mode], 0)
     for pair in args.set:
         key, _, value = pair.partition("=")
-        setattr(config, key, parse_value(value))
+        setattr(config, key, yaml.safe_load(value))  # as `--override` parses values
     config.validate()
     learner = config.build_learner()
     learner.run_updates(10)

@@ -56,7 +56,7 @@ def test_scene_goal_in_closed_drawer_is_moved_with_the_open_drawer():
         goal = task._data.mocap_pos[task._cube_target_mocap_ids[0]].copy()
         assert oracles.in_drawer_at(task, goal, task._target_drawer_pos)
         assert not oracles.in_drawer_at(task, goal, oracles.DRAWER_OPEN)
-        shift = oracles.drawer_shift(task, oracles.DRAWER_OPEN)
+        shift = oracles.slide_shift(task, "drawer", oracles.DRAWER_OPEN)
         assert shift[1] > 0.1 and shift[0] == shift[2] == 0  # the drawer opens towards +y
         first = oracles.plan_scene(task)
         assert first.task == "button" and first.target(task)["privileged/target_button"] == 0
