@@ -83,10 +83,31 @@ def test_invalid_construction_is_rejected(kwargs, message):
         IQE(**kwargs)
 
 
-def test_gradient_matches_finite_differences():
+def smallest_kink_margin(x: torch.Tensor, y: torch.Tensor, num_components: int) -> float:
+    """How far the pairwise IQE of x [B, N, D] and y [B, M, D] is from a non-smooth point.
+
+    The maxmean of union lengths has kinks where two values inside one component's pair meet
+    (interval endpoints cross) and where two non-zero component lengths meet (the max
+    switches).
+    """
+    pairs_x, pairs_y = torch.broadcast_tensors(x[:, :, None], y[:, None, :])
+    width = x.shape[-1] // num_components
+    values = torch.cat([pairs_x, pairs_y], -1).unflatten(-1, (2, num_components, width))
+    values = values.transpose(-3, -2).flatten(-2).sort(-1).values  # [B, N, M, K, 2W]
+    lengths = iqe_components_elementwise(pairs_x, pairs_y, num_components).sort(-1).values
+    gaps = lengths.diff(dim=-1)[lengths[..., 1:] > 0]  # empty components stay empty: no kink
+    return min(values.diff(dim=-1).min().item(), gaps.min().item())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gradient_matches_finite_differences(seed):
     """Away from ties the union length is linear near the point: exact central differences."""
-    x = torch.randn(2, 5, 12, dtype=torch.float64, requires_grad=True)
-    y = torch.randn(2, 4, 12, dtype=torch.float64, requires_grad=True)
+    generator = torch.Generator().manual_seed(seed)  # fixed draws: a randn pair lands within
+    x, y = (  # a step of a kink a few times in a thousand, which made this test flaky
+        torch.randn(2, n, 12, generator=generator, dtype=torch.float64).requires_grad_(True)
+        for n in (5, 4)
+    )
+    assert smallest_kink_margin(x.detach(), y.detach(), num_components=3) > 1e-4
     head = IQE(12, num_components=3, impl="torch").double()
     assert torch.autograd.gradcheck(head.pairwise, (x, y))
     assert torch.autograd.gradcheck(lambda a, b: head.elementwise(a, b[:, :4]), (x[:, :4], y))
