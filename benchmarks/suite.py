@@ -54,6 +54,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--eval-episodes", type=int, default=50, help="per task (OGBench: 50)")
     p.add_argument("--gpus-per-trial", type=float, default=1.0)
+    p.add_argument(
+        "--eval-workers",
+        type=int,
+        default=None,
+        help="env worker processes per trial's evaluation, reserved as CPUs (default: the CPUs "
+        "left per trial when as many trials run as the GPUs allow, minus 2 for the trial's "
+        "driver and learner)",
+    )
     p.add_argument("--cpu", action="store_true", help="no GPUs (sets --gpus-per-trial 0)")
     p.add_argument("--data-dir", default="datasets")
     p.add_argument("--episodes", type=int, default=None, help="dataset size (default: official)")
@@ -84,6 +92,15 @@ def ensure_dataset(name: str, args: argparse.Namespace) -> Path:
     return folder
 
 
+def evaluation_workers(args: argparse.Namespace, resources: dict[str, float]) -> int:
+    """``--eval-workers``, or the CPUs each of the trials that run at once can spare."""
+    if args.eval_workers is not None:
+        return args.eval_workers
+    gpus = resources.get("GPU", 0.0)
+    at_once = 1 if args.cpu or not gpus else max(1, int(gpus // args.gpus_per_trial))
+    return max(0, int(resources.get("CPU", 1.0)) // at_once - 2)
+
+
 def experiment(name: str, dataset: Path, args: argparse.Namespace) -> tuple[str, dict]:
     """The tuned example of ``name`` with the suite's seeds, length and resources."""
     from rllib_tmd.experiments import apply_overrides, load_experiment
@@ -99,6 +116,7 @@ def experiment(name: str, dataset: Path, args: argparse.Namespace) -> tuple[str,
         # evaluations at every 10 % of the run: OGBench's score averages the last three
         "evaluation_interval": max(1, iterations // 10),
         "eval_episodes_per_task": args.eval_episodes,
+        "eval_num_workers": args.eval_workers,
         "num_gpus_per_learner": 0 if args.cpu else args.gpus_per_trial,
         **(SMOKE if args.smoke else {}),
     }
@@ -184,13 +202,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     args = parse_args(argv)
     start = time.perf_counter()
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+    args.eval_workers = evaluation_workers(args, ray.cluster_resources())
     inputs, experiments = {}, {}
     for name in args.datasets:
         exp_name, spec = experiment(name, ensure_dataset(name, args), args)
         inputs[spec["config"]["input_"]] = name
         experiments[exp_name] = spec
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
     trials = tune.run_experiments(experiments, verbose=1, raise_on_failed_trial=False)
     rows = collect(trials, inputs)
     result = {
@@ -200,6 +219,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "eval_episodes_per_task": args.eval_episodes,
         "overrides": args.override,
         "gpus_per_trial": 0 if args.cpu else args.gpus_per_trial,
+        "eval_workers_per_trial": args.eval_workers,
         "cluster_resources": ray.cluster_resources(),
         "total_wall_s": time.perf_counter() - start,
         "rows": rows,

@@ -174,6 +174,8 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_pointma
     run_dir = runs / "tmd-pointmaze-medium-navigate"
     deadline = time.time() + 600
     while time.time() < deadline and not list(run_dir.glob("*/checkpoint_000001")):
+        if proc.poll() is not None:  # ended before its first checkpoint: say why, don't wait
+            pytest.fail(f"train exited with {proc.returncode}:\n{proc.stdout.read()[-3000:]}")
         time.sleep(1)
     assert list(run_dir.glob("*/checkpoint_000001")), "no checkpoint appeared"
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started

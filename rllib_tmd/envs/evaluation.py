@@ -11,16 +11,21 @@ Protocol, matching OGBench's reference evaluation loop:
   last step;
 * per-task success rate = mean over that task's episodes; overall = mean over tasks.
 
-Speed: the episodes of a task run in lock-step on ``num_envs`` envs side by side with one batched
-``act_fn`` call per step. Determinism: episode ``e`` of task ``k`` is reset with a seed derived
-from ``(seed, k, e)``, so results depend on ``seed`` (and ``act_fn``) only, not on ``num_envs``.
+Speed: the episodes of all tasks share ``num_envs`` envs stepped in lock-step, with one batched
+``act_fn`` call per step; the envs can live in ``num_workers`` worker processes
+(:mod:`rllib_tmd.envs.env_pool`) while the policy stays here. Determinism: episode ``e`` of task
+``k`` is reset with a seed derived from ``(seed, k, e)``, so results depend on ``seed`` (and
+``act_fn``) only, not on ``num_envs`` or ``num_workers``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,10 @@ from typing import Any
 import gymnasium
 import numpy as np
 
+from rllib_tmd.envs.env_pool import LocalEnvSlots, ProcessEnvSlots, ResetRequest
 from rllib_tmd.envs.ogbench_env import OGBenchGoalEnv, split_obs_goal
+
+EnvSlots = LocalEnvSlots | ProcessEnvSlots
 
 #: ``act_fn(obs [N, obs_dim], goal [N, obs_dim]) -> actions [N, act_dim]`` (float32 inputs).
 ActFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -139,6 +147,14 @@ def episode_seed(seed: int, task_id: int, episode: int) -> int:
     return int(np.random.SeedSequence([seed, task_id, episode]).generate_state(1)[0])
 
 
+def default_num_workers() -> int:
+    """Env worker processes used when ``num_workers`` is None: one per usable core but one (the
+    policy's), at most 8; 0 (envs in this process) with fewer than 3 cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    return 0 if cores < 3 else min(8, cores - 1)
+
+
 def evaluate_policy(
     act_fn: ActFn,
     env_name: str,
@@ -149,6 +165,7 @@ def evaluate_policy(
     video_dir: str | Path | None = None,
     progress: bool = False,
     *,
+    num_workers: int | None = None,
     video_frame_skip: int = 3,
     video_format: str = "gif",
 ) -> EvalResult:
@@ -162,11 +179,14 @@ def evaluate_policy(
         episodes_per_task: episodes per task (OGBench uses 50).
         task_ids: tasks to evaluate (1-based).
         seed: non-negative base seed; the same seed gives the same result.
-        num_envs: envs stepped in lock-step (default and maximum: ``episodes_per_task``).
+        num_envs: envs stepped in lock-step; they take the episodes of every task from one
+            queue (default: ``episodes_per_task``; at most the number of episodes).
         video_dir: if set, render the first episode of each task (goal frame on top) and write
             ``<env_name>_task<k>.<video_format>`` there. Needs a headless OpenGL backend
             (``MUJOCO_GL=egl`` or ``osmesa``); raises ``RuntimeError`` if rendering is unavailable.
         progress: show a tqdm progress bar over episodes.
+        num_workers: processes that step the envs (the policy stays in this process); 0 keeps
+            the envs here. None: :func:`default_num_workers`. Results do not depend on it.
         video_frame_skip: keep every n-th frame of the recorded episode.
         video_format: ``"gif"`` (Pillow) or ``"mp4"`` (needs imageio-ffmpeg or PyAV).
 
@@ -177,38 +197,49 @@ def evaluate_policy(
         raise ValueError(f"episodes_per_task must be >= 1, got {episodes_per_task}.")
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}.")
+    if num_workers is not None and num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}.")
     start_time = time.perf_counter()
-    num_envs = min(num_envs or episodes_per_task, episodes_per_task)
-    envs = [OGBenchGoalEnv({"env_name": env_name}) for _ in range(num_envs)]
-    video_paths: dict[int, Path] = {}
-    bar = _progress_bar(len(task_ids) * episodes_per_task, env_name) if progress else None
+    probe = OGBenchGoalEnv({"env_name": env_name})  # names, spaces and checks, never stepped
     try:
         for task_id in task_ids:
-            envs[0].validate_task_id(task_id)
+            probe.validate_task_id(task_id)
         if video_dir is not None:
-            ensure_rendering_works(envs[0])
-        tasks = []
-        for task_id in task_ids:
-            result, frames = run_task_episodes(
+            ensure_rendering_works(probe)
+        episodes = [(task_id, e) for task_id in task_ids for e in range(episodes_per_task)]
+        num_envs = min(num_envs or episodes_per_task, len(episodes))
+        workers = default_num_workers() if num_workers is None else num_workers
+        bar = _progress_bar(len(episodes), env_name) if progress else None
+        with open_env_slots(env_name, num_envs, workers) as slots:
+            outcomes, frames = run_episodes(
                 act_fn,
-                envs,
-                task_id,
-                episodes_per_task,
+                slots,
+                probe.action_space,
+                episodes,
                 seed,
-                record_first_episode=video_dir is not None,
+                record_tasks=set(task_ids) if video_dir is not None else set(),
                 video_frame_skip=video_frame_skip,
                 on_episode_end=bar.update if bar is not None else None,
             )
-            tasks.append(result)
-            if frames:
-                path = Path(video_dir) / f"{_slug(env_name)}_task{task_id}.{video_format}"
-                video_paths[task_id] = write_video(frames, path)
-        max_steps = envs[0].max_episode_steps
-    finally:
-        for env in envs:
-            env.close()
         if bar is not None:
             bar.close()
+        tasks = [
+            TaskResult(
+                task_id,
+                probe.task_names[task_id - 1],
+                successes=np.array([outcomes[task_id, e][0] for e in range(episodes_per_task)]),
+                lengths=np.array([outcomes[task_id, e][1] for e in range(episodes_per_task)]),
+            )
+            for task_id in task_ids
+        ]
+        video_paths = {
+            task_id: write_video(task_frames, Path(video_dir) / f"{_slug(env_name)}_task{task_id}"
+                                 f".{video_format}")
+            for task_id, task_frames in frames.items()
+        }  # fmt: skip
+        max_steps = probe.max_episode_steps
+    finally:
+        probe.close()
     return EvalResult(
         env_name=env_name,
         seed=seed,
@@ -220,75 +251,96 @@ def evaluate_policy(
     )
 
 
-def run_task_episodes(
+@contextmanager
+def open_env_slots(env_name: str, num_slots: int, num_workers: int) -> Iterator[EnvSlots]:
+    """``num_slots`` envs: in this process for ``num_workers == 0``, else in worker processes
+    (closed on exit)."""
+    slots: EnvSlots = (
+        ProcessEnvSlots(env_name, num_slots, num_workers)
+        if num_workers > 0
+        else LocalEnvSlots(env_name, num_slots)
+    )
+    try:
+        yield slots
+    finally:
+        slots.close()
+
+
+def run_episodes(
     act_fn: ActFn,
-    envs: Sequence[OGBenchGoalEnv],
-    task_id: int,
-    num_episodes: int,
+    slots: EnvSlots,
+    action_space: gymnasium.Space,
+    episodes: Sequence[tuple[int, int]],
     seed: int,
-    record_first_episode: bool = False,
+    record_tasks: set[int] | None = None,
     video_frame_skip: int = 3,
     on_episode_end: Callable[[], Any] | None = None,
-) -> tuple[TaskResult, list[np.ndarray]]:
-    """Run ``num_episodes`` episodes of one task on ``envs`` in lock-step.
+) -> tuple[dict[tuple[int, int], tuple[float, int]], dict[int, list[np.ndarray]]]:
+    """Run ``episodes`` ((task_id, episode index) pairs) on the env ``slots`` in lock-step.
 
-    Each env runs one episode at a time and starts the next pending episode when its current one
-    ends; ``act_fn`` is called once per step on the rows of the still-running envs.
+    Each slot runs one episode at a time and takes the next pending one when its episode ends;
+    every step makes one ``act_fn`` call on the rows of the running slots and one batched step.
+    Episode ``(k, e)`` is reset with :func:`episode_seed` ``(seed, k, e)``, so its outcome does
+    not depend on the slot it ran on.
 
     Returns:
-        (TaskResult, frames): frames [H, W, 3] of episode 0 if ``record_first_episode`` else [].
+        ({(task_id, e): (success 0/1, length)}, {task_id: frames [H, W, 3] of episode 0} for the
+        tasks in ``record_tasks``).
     """
-    num_slots = len(envs)
-    obs_width = envs[0].observation_space.shape[0]
-    observations = np.zeros((num_slots, obs_width), dtype=np.float32)
-    episode_of_slot = np.full(num_slots, -1)
-    steps = np.zeros(num_slots, dtype=np.int64)
-    successes = np.zeros(num_episodes, dtype=np.float64)
-    lengths = np.zeros(num_episodes, dtype=np.int64)
-    recorder = _EpisodeRecorder(video_frame_skip) if record_first_episode else None
-    next_episode = 0
+    record_tasks = record_tasks or set()
+    pending = deque(episodes)
+    running: dict[int, tuple[int, int]] = {}  # slot -> (task_id, episode)
+    observations: np.ndarray | None = None
+    steps = np.zeros(slots.num_slots, dtype=np.int64)
+    outcomes: dict[tuple[int, int], tuple[float, int]] = {}
+    recorders: dict[int, _EpisodeRecorder] = {}  # slot -> recorder of an episode 0
 
-    def start_next_episode(slot: int) -> None:
-        nonlocal next_episode
-        if next_episode >= num_episodes:
-            episode_of_slot[slot] = -1
+    def start_episodes(free_slots: Sequence[int]) -> None:
+        nonlocal observations
+        requests = []
+        for slot in free_slots[: len(pending)]:
+            task_id, episode = running[slot] = pending.popleft()
+            options: dict[str, Any] = {"task_id": task_id}
+            if episode == 0 and task_id in record_tasks:
+                options["render_goal"] = True
+            requests.append(ResetRequest(slot, episode_seed(seed, task_id, episode), options))
+        if not requests:
             return
-        episode = next_episode
-        next_episode += 1
-        options: dict[str, Any] = {"task_id": task_id}
-        if recorder is not None and episode == 0:
-            options["render_goal"] = True
-        obs, info = envs[slot].reset(seed=episode_seed(seed, task_id, episode), options=options)
-        observations[slot] = obs
-        episode_of_slot[slot] = episode
-        steps[slot] = 0
-        if recorder is not None and episode == 0:
-            recorder.start(info.get("goal_rendered"), envs[slot].render())
+        obs, infos = slots.reset(requests)
+        if observations is None:
+            observations = np.zeros((slots.num_slots, obs.shape[1]), dtype=np.float32)
+        started = [r.slot for r in requests]
+        observations[started] = obs
+        steps[started] = 0
+        for request, info in zip(requests, infos, strict=True):
+            if "render_goal" in request.options:
+                recorders[request.slot] = _EpisodeRecorder(video_frame_skip)
+                recorders[request.slot].start(info.get("goal_rendered"), slots.render(request.slot))
 
-    for slot in range(num_slots):
-        start_next_episode(slot)
-
-    while (active := np.flatnonzero(episode_of_slot >= 0)).size > 0:
+    frames: dict[int, list[np.ndarray]] = {}
+    start_episodes(range(slots.num_slots))
+    while running:
+        active = sorted(running)
         obs, goal = split_obs_goal(observations[active])
-        actions = policy_actions(act_fn, obs, goal, envs[0].action_space)
+        batch = slots.step(active, policy_actions(act_fn, obs, goal, action_space))
+        observations[active] = batch.obs
+        steps[active] += 1
+        finished = []
         for row, slot in enumerate(active):
-            next_obs, _, terminated, truncated, info = envs[slot].step(actions[row])
-            observations[slot] = next_obs
-            steps[slot] += 1
-            episode = episode_of_slot[slot]
-            done = terminated or truncated
-            if recorder is not None and episode == 0:
-                recorder.add(envs[slot].render, steps[slot], done)
-            if done:
-                successes[episode] = float(info["success"])
-                lengths[episode] = steps[slot]
-                if on_episode_end is not None:
-                    on_episode_end()
-                start_next_episode(slot)
-
-    task_name = envs[0].task_names[task_id - 1]
-    frames = recorder.frames if recorder is not None else []
-    return TaskResult(task_id, task_name, successes, lengths), frames
+            done = bool(batch.terminated[row] or batch.truncated[row])
+            if slot in recorders:
+                recorders[slot].add(lambda s=slot: slots.render(s), steps[slot], done)
+            if not done:
+                continue
+            task_id, episode = running.pop(slot)
+            outcomes[task_id, episode] = (float(batch.success[row]), int(steps[slot]))
+            finished.append(slot)
+            if slot in recorders:
+                frames[task_id] = recorders.pop(slot).frames
+            if on_episode_end is not None:
+                on_episode_end()
+        start_episodes(finished)
+    return outcomes, frames
 
 
 def policy_actions(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rllib_tmd import TMDConfig
+from rllib_tmd import TMD, TMDConfig
 
 
 def test_defaults_are_the_released_code_values():
@@ -46,6 +46,8 @@ def test_known_keys_in_a_config_dict_are_accepted():
         ("eval_task_ids", (0, 6), r"'eval_task_ids'.*1..5"),
         ("matmul_precision", "tf16", r"'matmul_precision'.*'auto', 'high', 'highest'"),
         ("cuda_graph", "yes", r"'cuda_graph'.*True, False, 'auto'"),
+        ("eval_num_workers", -1, r"'eval_num_workers'.*'auto' or an int >= 0"),
+        ("eval_num_workers", 2.5, r"'eval_num_workers'"),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_values(key, value, pattern):
@@ -69,3 +71,16 @@ def test_latent_must_split_into_components():
 def test_missing_dataset_is_a_clear_error():
     with pytest.raises(ValueError, match=r"offline_data\(input_="):
         TMDConfig().validate()
+
+
+def test_a_trial_reserves_a_cpu_per_evaluation_worker(tiny_pointmaze_root):
+    dataset = tiny_pointmaze_root / "datasets" / "pointmaze-medium-navigate-v0"
+    config = {"input_": str(dataset), "evaluation_interval": 5}
+    default = TMD.default_resource_request(config)  # "auto" workers: nothing reserved
+    three = TMD.default_resource_request({**config, "eval_num_workers": 3})
+    assert three.bundles[0]["CPU"] == default.bundles[0]["CPU"] + 3
+    assert three.bundles[1:] == default.bundles[1:]
+    no_evaluation = TMD.default_resource_request(
+        {**config, "eval_num_workers": 3, "evaluation_interval": None}
+    )
+    assert no_evaluation.bundles == default.bundles

@@ -1,0 +1,270 @@
+"""Batches of OGBench env slots, stepped in this process or spread over worker processes.
+
+The evaluator drives ``num_slots`` envs in lock-step: it resets some slots, computes one batch
+of actions for the running ones and steps them together. :class:`LocalEnvSlots` keeps every env
+in this process; :class:`ProcessEnvSlots` gives slot ``s`` to worker ``s % num_workers`` and
+steps the workers' shares at the same time, so MuJoCo runs on several cores while the policy
+stays in the caller (one batched ``act_fn`` call per step, on whatever device it lives on).
+
+Workers are fresh interpreters running ``_env_worker.py`` that talk over two pipes: no fork
+of a process holding CUDA or Ray threads, and no re-import of the caller's ``__main__``. A
+worker that raises sends its traceback back, which the caller re-raises; a worker that dies is
+reported with its exit code; a worker whose caller dies sees the pipe close and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from rllib_tmd.envs.ogbench_env import OGBenchGoalEnv
+
+#: The worker's entry point, run by path (see its docstring for why).
+WORKER_SCRIPT = Path(__file__).with_name("_env_worker.py")
+#: Seconds a worker gets to exit after ``close`` before it is killed.
+CLOSE_TIMEOUT_S = 10.0
+
+
+class StepBatch(NamedTuple):
+    """What stepping n slots returns: ``obs`` [n, 2*obs_dim] float32 (``[obs, goal]``),
+    ``terminated``/``truncated`` [n] bool and ``success`` [n] float (``info["success"]``)."""
+
+    obs: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    success: np.ndarray
+
+    def rows(self, index: np.ndarray) -> StepBatch:
+        """The batch with its rows taken in the order of ``index``."""
+        return StepBatch(*(column[index] for column in self))
+
+    @staticmethod
+    def concat(parts: Sequence[StepBatch]) -> StepBatch:
+        return StepBatch(*(np.concatenate(columns) for columns in zip(*parts, strict=True)))
+
+
+@dataclass(frozen=True)
+class ResetRequest:
+    """Reset of one slot: the reset ``seed`` and ``options`` (e.g. ``{"task_id": 3}``)."""
+
+    slot: int
+    seed: int
+    options: dict[str, Any]
+
+
+class LocalEnvSlots:
+    """``num_slots`` :class:`OGBenchGoalEnv` copies of ``env_name`` in this process."""
+
+    def __init__(self, env_name: str, num_slots: int) -> None:
+        self.envs = [OGBenchGoalEnv({"env_name": env_name}) for _ in range(num_slots)]
+
+    @property
+    def num_slots(self) -> int:
+        return len(self.envs)
+
+    def reset(self, requests: Sequence[ResetRequest]) -> tuple[np.ndarray, list[dict]]:
+        """Reset the requested slots; returns obs [n, 2*obs_dim] and their info dicts."""
+        results = [self.envs[r.slot].reset(seed=r.seed, options=dict(r.options)) for r in requests]
+        return np.stack([obs for obs, _ in results]), [info for _, info in results]
+
+    def step(self, slots: Sequence[int], actions: np.ndarray) -> StepBatch:
+        """Step slot ``slots[i]`` with ``actions[i]``; rows of the result follow ``slots``."""
+        outcomes = [self.envs[slot].step(action) for slot, action in zip(slots, actions)]
+        return StepBatch(
+            obs=np.stack([o[0] for o in outcomes]),
+            terminated=np.array([o[2] for o in outcomes], dtype=bool),
+            truncated=np.array([o[3] for o in outcomes], dtype=bool),
+            success=np.array([o[4]["success"] for o in outcomes], dtype=np.float64),
+        )
+
+    def render(self, slot: int) -> np.ndarray:
+        """Frame [H, W, 3] uint8 of one slot."""
+        return self.envs[slot].render()
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+        self.envs = []
+
+
+class WorkerError(RuntimeError):
+    """An env worker process raised or died; the message holds its traceback or exit code."""
+
+
+class ProcessEnvSlots:
+    """``num_slots`` env slots spread round-robin over ``num_workers`` worker processes.
+
+    Same methods as :class:`LocalEnvSlots`; the workers of a call run at the same time. Use as a
+    context manager (or call :meth:`close`) so that the workers exit.
+    """
+
+    def __init__(self, env_name: str, num_slots: int, num_workers: int) -> None:
+        if num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1, got {num_workers}.")
+        self.num_slots = num_slots
+        self.num_workers = min(num_workers, num_slots)
+        self._workers: list[_WorkerHandle] = []
+        try:
+            for index in range(self.num_workers):
+                share = len(range(index, num_slots, self.num_workers))
+                self._workers.append(_WorkerHandle.start(index, env_name, share))
+            for worker in self._workers:
+                worker.receive()  # "ready": the worker's envs are built
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> ProcessEnvSlots:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _owner(self, slot: int) -> tuple[int, int]:
+        """(worker index, the slot's index inside that worker)."""
+        return slot % self.num_workers, slot // self.num_workers
+
+    def _local_request(self, request: ResetRequest) -> ResetRequest:
+        """The request with its slot renumbered inside the owning worker."""
+        return ResetRequest(self._owner(request.slot)[1], request.seed, request.options)
+
+    def reset(self, requests: Sequence[ResetRequest]) -> tuple[np.ndarray, list[dict]]:
+        rows_of = self._group([r.slot for r in requests])
+        for worker, rows in rows_of.items():
+            local = [self._local_request(requests[row]) for row in rows]
+            self._workers[worker].send(("reset", local))
+        obs: list[np.ndarray | None] = [None] * len(requests)
+        infos: list[dict | None] = [None] * len(requests)
+        for worker, rows in rows_of.items():
+            worker_obs, worker_infos = self._workers[worker].receive()
+            for i, row in enumerate(rows):
+                obs[row], infos[row] = worker_obs[i], worker_infos[i]
+        return np.stack(obs), infos
+
+    def step(self, slots: Sequence[int], actions: np.ndarray) -> StepBatch:
+        rows_of = self._group(slots)
+        for worker, rows in rows_of.items():
+            local = [self._owner(slots[i])[1] for i in rows]
+            self._workers[worker].send(("step", local, actions[rows]))
+        parts = {worker: self._workers[worker].receive() for worker in rows_of}
+        order = np.concatenate([rows for rows in rows_of.values()])
+        merged = StepBatch.concat([parts[worker] for worker in rows_of])
+        return merged.rows(np.argsort(order))
+
+    def render(self, slot: int) -> np.ndarray:
+        worker, local = self._owner(slot)
+        self._workers[worker].send(("render", local))
+        return self._workers[worker].receive()
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        self._workers = []
+
+    def _group(self, slots: Sequence[int]) -> dict[int, list[int]]:
+        """Rows of ``slots`` per owning worker (rows in their original order)."""
+        rows_of: dict[int, list[int]] = {}
+        for row, slot in enumerate(slots):
+            if not 0 <= slot < self.num_slots:
+                raise IndexError(f"slot {slot} out of range 0..{self.num_slots - 1}.")
+            rows_of.setdefault(self._owner(slot)[0], []).append(row)
+        return rows_of
+
+
+class _WorkerHandle:
+    """One worker process and the two pipe ends the caller keeps."""
+
+    def __init__(self, index: int, process: subprocess.Popen, to_worker: Connection,
+                 from_worker: Connection) -> None:  # fmt: skip
+        self.index = index
+        self.process = process
+        self.to_worker = to_worker
+        self.from_worker = from_worker
+
+    @classmethod
+    def start(cls, index: int, env_name: str, num_slots: int) -> _WorkerHandle:
+        command_read, command_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        process = subprocess.Popen(
+            [sys.executable, str(WORKER_SCRIPT), str(command_read), str(reply_write)],
+            pass_fds=(command_read, reply_write),
+            stdin=subprocess.DEVNULL,
+        )
+        os.close(command_read)
+        os.close(reply_write)
+        handle = cls(
+            index,
+            process,
+            Connection(command_write, readable=False),
+            Connection(reply_read, writable=False),
+        )
+        handle.send(("init", env_name, num_slots))
+        return handle
+
+    def send(self, message: tuple) -> None:
+        try:
+            self.to_worker.send(message)
+        except (BrokenPipeError, OSError) as error:
+            raise self._died() from error
+
+    def receive(self) -> Any:
+        try:
+            status, payload = self.from_worker.recv()
+        except (EOFError, OSError) as error:
+            raise self._died() from error
+        if status == "error":
+            raise WorkerError(f"env worker {self.index} raised:\n{payload}")
+        return payload
+
+    def _died(self) -> WorkerError:
+        code = self.process.wait(timeout=CLOSE_TIMEOUT_S)
+        return WorkerError(f"env worker {self.index} (pid {self.process.pid}) exited with {code}.")
+
+    def stop(self) -> None:
+        try:
+            self.to_worker.send(("close",))
+        except (BrokenPipeError, OSError):
+            pass
+        self.to_worker.close()
+        try:
+            self.process.wait(timeout=CLOSE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.from_worker.close()
+
+
+def serve(commands: Connection, replies: Connection) -> None:
+    """Worker loop: build the envs on ``init``, then answer reset/step/render until ``close``."""
+    slots: LocalEnvSlots | None = None
+    try:
+        while True:
+            try:
+                message = commands.recv()
+            except EOFError:  # the caller is gone
+                return
+            kind, args = message[0], message[1:]
+            if kind == "close":
+                return
+            try:
+                if kind == "init":
+                    slots = LocalEnvSlots(*args)
+                    reply: Any = None
+                else:
+                    reply = getattr(slots, kind)(*args)
+            except Exception:
+                replies.send(("error", traceback.format_exc()))
+                continue
+            replies.send(("ok", reply))
+    finally:
+        if slots is not None:
+            slots.close()
