@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -53,6 +53,16 @@ class StepBatch(NamedTuple):
 
 
 @dataclass(frozen=True)
+class PendingStep:
+    """A step that may still be running; ``result()`` waits for its :class:`StepBatch`."""
+
+    collect: Callable[[], StepBatch]
+
+    def result(self) -> StepBatch:
+        return self.collect()
+
+
+@dataclass(frozen=True)
 class ResetRequest:
     """Reset of one slot: the reset ``seed`` and ``options`` (e.g. ``{"task_id": 3}``)."""
 
@@ -63,6 +73,12 @@ class ResetRequest:
 
 class LocalEnvSlots:
     """``num_slots`` :class:`OGBenchGoalEnv` copies of ``env_name`` in this process."""
+
+    #: Groups of slots worth stepping alternately: here a step can't overlap the caller's work.
+    pipeline_groups = 1
+
+    def pipeline_group(self, slot: int) -> int:
+        return 0
 
     def __init__(self, env_name: str, num_slots: int) -> None:
         self.envs = [OGBenchGoalEnv({"env_name": env_name}) for _ in range(num_slots)]
@@ -86,6 +102,11 @@ class LocalEnvSlots:
             success=np.array([o[4]["success"] for o in outcomes], dtype=np.float64),
         )
 
+    def step_async(self, slots: Sequence[int], actions: np.ndarray) -> PendingStep:
+        """:meth:`step`, done now; ``.result()`` of the return value gives the batch."""
+        batch = self.step(slots, actions)
+        return PendingStep(lambda: batch)
+
     def render(self, slot: int) -> np.ndarray:
         """Frame [H, W, 3] uint8 of one slot."""
         return self.envs[slot].render()
@@ -103,9 +124,14 @@ class WorkerError(RuntimeError):
 class ProcessEnvSlots:
     """``num_slots`` env slots spread round-robin over ``num_workers`` worker processes.
 
-    Same methods as :class:`LocalEnvSlots`; the workers of a call run at the same time. Use as a
-    context manager (or call :meth:`close`) so that the workers exit.
+    Same methods as :class:`LocalEnvSlots`; the workers of a call run at the same time, and
+    :meth:`step_async` returns while they run, so the caller can compute the actions of one
+    group of slots while the other group steps (:meth:`pipeline_group`: half of every worker's
+    slots in each). Use as a context manager (or call
+    :meth:`close`) so that the workers exit.
     """
+
+    pipeline_groups = 2
 
     def __init__(self, env_name: str, num_slots: int, num_workers: int) -> None:
         if num_workers < 1:
@@ -115,10 +141,13 @@ class ProcessEnvSlots:
         self._workers: list[_WorkerHandle] = []
         try:
             for index in range(self.num_workers):
-                share = len(range(index, num_slots, self.num_workers))
-                self._workers.append(_WorkerHandle.start(index, env_name, share))
-            for worker in self._workers:
-                worker.receive()  # "ready": the worker's envs are built
+                self._workers.append(_WorkerHandle.start(index))
+            tickets = [
+                worker.submit(("init", env_name, len(self.slots_of(worker.index))))
+                for worker in self._workers
+            ]
+            for worker, ticket in zip(self._workers, tickets, strict=True):
+                worker.result(ticket)  # "ready": the worker's envs are built
         except BaseException:
             self.close()
             raise
@@ -128,6 +157,14 @@ class ProcessEnvSlots:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def slots_of(self, worker: int) -> range:
+        """The slots that worker ``worker`` holds."""
+        return range(worker, self.num_slots, self.num_workers)
+
+    def pipeline_group(self, slot: int) -> int:
+        """0 or 1: which half of its worker's slots ``slot`` is in."""
+        return (slot // self.num_workers) % self.pipeline_groups
 
     def _owner(self, slot: int) -> tuple[int, int]:
         """(worker index, the slot's index inside that worker)."""
@@ -139,31 +176,42 @@ class ProcessEnvSlots:
 
     def reset(self, requests: Sequence[ResetRequest]) -> tuple[np.ndarray, list[dict]]:
         rows_of = self._group([r.slot for r in requests])
-        for worker, rows in rows_of.items():
-            local = [self._local_request(requests[row]) for row in rows]
-            self._workers[worker].send(("reset", local))
+        tickets = {
+            worker: self._workers[worker].submit(
+                ("reset", [self._local_request(requests[row]) for row in rows])
+            )
+            for worker, rows in rows_of.items()
+        }
         obs: list[np.ndarray | None] = [None] * len(requests)
         infos: list[dict | None] = [None] * len(requests)
         for worker, rows in rows_of.items():
-            worker_obs, worker_infos = self._workers[worker].receive()
+            worker_obs, worker_infos = self._workers[worker].result(tickets[worker])
             for i, row in enumerate(rows):
                 obs[row], infos[row] = worker_obs[i], worker_infos[i]
         return np.stack(obs), infos
 
     def step(self, slots: Sequence[int], actions: np.ndarray) -> StepBatch:
+        return self.step_async(slots, actions).result()
+
+    def step_async(self, slots: Sequence[int], actions: np.ndarray) -> PendingStep:
         rows_of = self._group(slots)
-        for worker, rows in rows_of.items():
-            local = [self._owner(slots[i])[1] for i in rows]
-            self._workers[worker].send(("step", local, actions[rows]))
-        parts = {worker: self._workers[worker].receive() for worker in rows_of}
-        order = np.concatenate([rows for rows in rows_of.values()])
-        merged = StepBatch.concat([parts[worker] for worker in rows_of])
-        return merged.rows(np.argsort(order))
+        tickets = {
+            worker: self._workers[worker].submit(
+                ("step", [self._owner(slots[row])[1] for row in rows], actions[rows])
+            )
+            for worker, rows in rows_of.items()
+        }
+
+        def collect() -> StepBatch:
+            parts = [self._workers[worker].result(ticket) for worker, ticket in tickets.items()]
+            order = np.concatenate(list(rows_of.values()))
+            return StepBatch.concat(parts).rows(np.argsort(order))
+
+        return PendingStep(collect)
 
     def render(self, slot: int) -> np.ndarray:
         worker, local = self._owner(slot)
-        self._workers[worker].send(("render", local))
-        return self._workers[worker].receive()
+        return self._workers[worker].result(self._workers[worker].submit(("render", local)))
 
     def close(self) -> None:
         for worker in self._workers:
@@ -181,7 +229,11 @@ class ProcessEnvSlots:
 
 
 class _WorkerHandle:
-    """One worker process and the two pipe ends the caller keeps."""
+    """One worker process, the two pipe ends the caller keeps, and its replies in order.
+
+    Requests are answered in the order they were sent; :meth:`submit` returns the request's
+    ticket and :meth:`result` reads replies up to that ticket's, keeping earlier unclaimed ones.
+    """
 
     def __init__(self, index: int, process: subprocess.Popen, to_worker: Connection,
                  from_worker: Connection) -> None:  # fmt: skip
@@ -189,9 +241,12 @@ class _WorkerHandle:
         self.process = process
         self.to_worker = to_worker
         self.from_worker = from_worker
+        self._sent = 0
+        self._received = 0
+        self._unclaimed: dict[int, tuple[str, Any]] = {}
 
     @classmethod
-    def start(cls, index: int, env_name: str, num_slots: int) -> _WorkerHandle:
+    def start(cls, index: int) -> _WorkerHandle:
         command_read, command_write = os.pipe()
         reply_read, reply_write = os.pipe()
         process = subprocess.Popen(
@@ -201,26 +256,31 @@ class _WorkerHandle:
         )
         os.close(command_read)
         os.close(reply_write)
-        handle = cls(
+        return cls(
             index,
             process,
             Connection(command_write, readable=False),
             Connection(reply_read, writable=False),
         )
-        handle.send(("init", env_name, num_slots))
-        return handle
 
-    def send(self, message: tuple) -> None:
+    def submit(self, message: tuple) -> int:
+        """Send a request; returns its ticket for :meth:`result`."""
         try:
             self.to_worker.send(message)
         except (BrokenPipeError, OSError) as error:
             raise self._died() from error
+        self._sent += 1
+        return self._sent - 1
 
-    def receive(self) -> Any:
-        try:
-            status, payload = self.from_worker.recv()
-        except (EOFError, OSError) as error:
-            raise self._died() from error
+    def result(self, ticket: int) -> Any:
+        """The reply to request ``ticket``; raises :class:`WorkerError` if it was an error."""
+        while self._received <= ticket:
+            try:
+                self._unclaimed[self._received] = self.from_worker.recv()
+            except (EOFError, OSError) as error:
+                raise self._died() from error
+            self._received += 1
+        status, payload = self._unclaimed.pop(ticket)
         if status == "error":
             raise WorkerError(f"env worker {self.index} raised:\n{payload}")
         return payload

@@ -33,7 +33,13 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from rllib_tmd.envs.env_pool import LocalEnvSlots, ProcessEnvSlots, ResetRequest
+from rllib_tmd.envs.env_pool import (
+    LocalEnvSlots,
+    PendingStep,
+    ProcessEnvSlots,
+    ResetRequest,
+    StepBatch,
+)
 from rllib_tmd.envs.ogbench_env import OGBenchGoalEnv, split_obs_goal
 
 EnvSlots = LocalEnvSlots | ProcessEnvSlots
@@ -278,8 +284,10 @@ def run_episodes(
 ) -> tuple[dict[tuple[int, int], tuple[float, int]], dict[int, list[np.ndarray]]]:
     """Run ``episodes`` ((task_id, episode index) pairs) on the env ``slots`` in lock-step.
 
-    Each slot runs one episode at a time and takes the next pending one when its episode ends;
-    every step makes one ``act_fn`` call on the rows of the running slots and one batched step.
+    Each slot runs one episode at a time and takes the next pending one when its episode ends.
+    The slots form ``slots.pipeline_groups`` groups that step in turn: each turn is one
+    ``act_fn`` call on the group's running slots and one batched step, started without waiting
+    for it, so the next group's actions are computed while it runs.
     Episode ``(k, e)`` is reset with :func:`episode_seed` ``(seed, k, e)``, so its outcome does
     not depend on the slot it ran on.
 
@@ -318,11 +326,9 @@ def run_episodes(
                 recorders[request.slot].start(info.get("goal_rendered"), slots.render(request.slot))
 
     frames: dict[int, list[np.ndarray]] = {}
-    start_episodes(range(slots.num_slots))
-    while running:
-        active = sorted(running)
-        obs, goal = split_obs_goal(observations[active])
-        batch = slots.step(active, policy_actions(act_fn, obs, goal, action_space))
+
+    def end_step(active: list[int], batch: StepBatch) -> list[int]:
+        """Book one step of the ``active`` slots; returns the slots whose episode ended."""
         observations[active] = batch.obs
         steps[active] += 1
         finished = []
@@ -339,7 +345,30 @@ def run_episodes(
                 frames[task_id] = recorders.pop(slot).frames
             if on_episode_end is not None:
                 on_episode_end()
-        start_episodes(finished)
+        return finished
+
+    # Slot groups step in turn: one group's actions are computed while the other's step runs.
+    groups = [
+        [s for s in range(slots.num_slots) if slots.pipeline_group(s) == g]
+        for g in range(slots.pipeline_groups)
+    ]
+    in_flight: dict[int, tuple[list[int], PendingStep]] = {}
+
+    def launch(group: int) -> None:
+        active = [slot for slot in groups[group] if slot in running]
+        if active:
+            obs, goal = split_obs_goal(observations[active])
+            actions = policy_actions(act_fn, obs, goal, action_space)
+            in_flight[group] = (active, slots.step_async(active, actions))
+
+    start_episodes(range(slots.num_slots))
+    for group in range(len(groups)):
+        launch(group)
+    while in_flight:
+        for group in list(in_flight):
+            active, step = in_flight.pop(group)
+            start_episodes(end_step(active, step.result()))
+            launch(group)
     return outcomes, frames
 
 

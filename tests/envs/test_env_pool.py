@@ -110,3 +110,17 @@ def test_the_first_episode_of_each_recorded_task_is_filmed_with_its_goal_on_top(
     assert shown_steps == [0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
     assert all((frame[:2] == 255).all() and frame.shape == (4, 2, 3) for frame in frames[5])
     slots.close()
+
+
+def test_steps_in_flight_together_can_be_collected_in_any_order():
+    local = LocalEnvSlots(ENV_NAME, 4)
+    with ProcessEnvSlots(ENV_NAME, 4, num_workers=2) as spread:
+        assert {spread.pipeline_group(s) for s in range(4)} == {0, 1}
+        requests = [ResetRequest(s, s, {"task_id": 1}) for s in range(4)]
+        local.reset(requests), spread.reset(requests)
+        first = spread.step_async([0, 1], np.full((2, 2), 0.5))  # group 0: slot s // 2 even
+        second = spread.step_async([2, 3], np.full((2, 2), -0.5))
+        late, early = second.result(), first.result()
+        np.testing.assert_array_equal(early.obs, local.step([0, 1], np.full((2, 2), 0.5)).obs)
+        np.testing.assert_array_equal(late.obs, local.step([2, 3], np.full((2, 2), -0.5)).obs)
+    local.close()
