@@ -68,7 +68,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     algo = TMD.from_checkpoint(args.checkpoint)
     result = algo.evaluate_ogbench(
-        episodes_per_task=args.episodes, seed=args.seed, video_dir=args.video, progress=True
+        episodes_per_task=args.episodes,
+        seed=args.seed,
+        video_dir=args.video,
+        progress=True,
+        num_workers=args.workers,
     )
     print(result.format_table())
     algo.stop()
@@ -140,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=50, help="episodes per task")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--video", default=None, help="folder for one video per task")
+    ev.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="env worker processes (default: the checkpoint's eval_num_workers; 0: none)",
+    )
     ev.set_defaults(func=_cmd_evaluate)
     return parser
 

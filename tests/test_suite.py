@@ -18,6 +18,7 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
         *("--data-dir", str(tmp_path / "data"), "--storage", str(tmp_path / "runs")),
         *("--out", str(tmp_path / "out")),
         *("--override", "action_invariance_weight=0"),  # an ablation: no L_I
+        *("--eval-workers", "1"),  # evaluation envs in a worker process of the trial
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -27,4 +28,5 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
     assert len(row["success_per_seed"]) == 2 and 0.0 <= row["success_mean"] <= 1.0
     assert row["updates_per_seed"] == [20, 20]  # every seed ran to the planned updates
     assert result["overrides"] == ["action_invariance_weight=0"]
+    assert result["eval_workers_per_trial"] == 1
     assert "| pointmaze-medium-navigate |" in (tmp_path / "out" / "suite.md").read_text()

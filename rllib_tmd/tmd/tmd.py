@@ -337,8 +337,12 @@ class TMD(Algorithm):
         seed: int | None = None,
         video_dir: str | None = None,
         progress: bool = False,
+        num_workers: int | None = None,
     ) -> Any:
-        """Runs the OGBench tasks with the deterministic policy; returns an ``EvalResult``."""
+        """Runs the OGBench tasks with the deterministic policy; returns an ``EvalResult``.
+
+        ``num_workers`` (env worker processes) overrides ``eval_num_workers`` for this call.
+        """
         from rllib_tmd.envs.evaluation import evaluate_policy
 
         if not self.config.ogbench_env:
@@ -350,7 +354,7 @@ class TMD(Algorithm):
         import torch
 
         module = self._inference_module()
-        workers = self.config.eval_num_workers
+        workers = self.config.eval_num_workers if num_workers is None else num_workers
         start = time.perf_counter()
         # Policy calls are tiny batches: intra-op threads only add synchronisation cost
         # (measured: ~1.4 ms vs 0.06 ms per call for a small MLP on 2 busy cores).

@@ -25,8 +25,9 @@ def probe_actions(algo) -> np.ndarray:
     return module.act(obs, goal).numpy()
 
 
-def eval_metrics(algo) -> dict:
-    metrics = algo.evaluate_ogbench(episodes_per_task=1, seed=7).as_metrics()
+def eval_metrics(algo, num_workers: int | None = None) -> dict:
+    metrics = algo.evaluate_ogbench(episodes_per_task=1, seed=7, num_workers=num_workers)
+    metrics = metrics.as_metrics()
     return {k: v for k, v in metrics.items() if k != "wall_time_s"}
 
 
@@ -58,6 +59,7 @@ def test_train_evaluate_checkpoint_restore_in_fresh_process(ray_session, tiny_po
     assert algo.config.ogbench_env == "pointmaze-medium-navigate-v0"
     before = eval_metrics(algo)
     assert set(before) >= {f"success/task{k}" for k in range(1, 6)} | {"success/overall"}
+    assert eval_metrics(algo, num_workers=2) == before  # envs in worker processes: same episodes
     actions = probe_actions(algo)
     checkpoint = algo.save(str(tmp_path / "ckpt")).checkpoint.path
     algo.stop()
