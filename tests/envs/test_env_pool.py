@@ -62,9 +62,12 @@ def test_a_dead_worker_is_named_with_its_exit_code():
         slots.close()
 
 
-def test_workers_exit_when_closed():
+def test_workers_exit_when_closed_or_when_their_caller_is_gone():
     slots = ProcessEnvSlots(ENV_NAME, 3, num_workers=3)
     processes = [worker.process for worker in slots._workers]
+    slots._workers[2].to_worker.close()  # what a caller's death looks like to its worker
+    assert processes[2].wait(timeout=30) == 0
+    slots._workers.pop().from_worker.close()
     slots.close()
     assert [process.returncode for process in processes] == [0, 0, 0]
 
