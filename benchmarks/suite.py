@@ -53,6 +53,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also stop each trial after this long (it reports the updates it reached)",
     )
     p.add_argument("--eval-episodes", type=int, default=50, help="per task (OGBench: 50)")
+    p.add_argument(
+        "--eval-start",
+        type=float,
+        default=0.0,
+        help="evaluate only from this fraction of --stop-updates on, e.g. 0.8: only the three "
+        "evaluations OGBench's score uses (for slow envs)",
+    )
     p.add_argument("--gpus-per-trial", type=float, default=1.0)
     p.add_argument(
         "--eval-workers",
@@ -116,6 +123,7 @@ def experiment(name: str, dataset: Path, args: argparse.Namespace) -> tuple[str,
         # evaluations at every 10 % of the run: OGBench's score averages the last three
         "evaluation_interval": max(1, iterations // 10),
         "eval_episodes_per_task": args.eval_episodes,
+        "eval_start_updates": int(args.eval_start * args.stop_updates),
         "eval_num_workers": args.eval_workers,
         "num_gpus_per_learner": 0 if args.cpu else args.gpus_per_trial,
         **(SMOKE if args.smoke else {}),

@@ -19,6 +19,7 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
         *("--out", str(tmp_path / "out")),
         *("--override", "action_invariance_weight=0"),  # an ablation: no L_I
         *("--eval-workers", "1"),  # evaluation envs in a worker process of the trial
+        *("--eval-start", "0.6"),  # of the evaluations at 10 and 20 updates, only the last
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -30,3 +31,11 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
     assert result["overrides"] == ["action_invariance_weight=0"]
     assert result["eval_workers_per_trial"] == 1
     assert "| pointmaze-medium-navigate |" in (tmp_path / "out" / "suite.md").read_text()
+    result_files = list((tmp_path / "runs").rglob("result.json"))
+    assert len(result_files) == 2  # one per seed
+    for result_file in result_files:
+        lines = [json.loads(line) for line in result_file.read_text().splitlines()]
+        evaluated = [
+            r["num_updates_lifetime"] for r in lines if "ogbench" in r.get("evaluation", {})
+        ]
+        assert evaluated == [20]

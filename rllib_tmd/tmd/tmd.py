@@ -71,6 +71,10 @@ TMD_TRAINING_DEFAULTS: dict[str, Any] = {
     # Processes that step the evaluation envs ("auto": one per core but one, at most 8; 0 on
     # fewer than 3 cores). An int is also added to the CPUs a Tune trial reserves.
     "eval_num_workers": "auto",
+    # No evaluation before this many updates (the iterations that evaluation_interval picks
+    # earlier are skipped): a long run on slow envs can evaluate only where OGBench's score is
+    # taken (the last three evaluations, e.g. 800k / 900k / 1M).
+    "eval_start_updates": 0,
 }
 TMD_KEYS = {**DEFAULT_MODEL_CONFIG, **TMD_TRAINING_DEFAULTS}
 
@@ -99,6 +103,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "alpha": (0.0, float("inf"), True),
     "updates_per_iteration": (1, float("inf"), True),
     "eval_episodes_per_task": (1, float("inf"), True),
+    "eval_start_updates": (0, float("inf"), True),
     "gamma": (0.0, 1.0, False),
     "train_batch_size_per_learner": (2, float("inf"), True),
 }
@@ -327,7 +332,13 @@ class TMD(Algorithm):
 
     # ---- evaluation ---------------------------------------------------------------
     def evaluate(self, parallel_train_future: Any = None) -> dict[str, Any]:
-        """OGBench protocol (spec §5) with the current policy; deterministic for eval_seed."""
+        """OGBench protocol (spec §5) with the current policy; deterministic for eval_seed.
+
+        Before ``eval_start_updates`` updates it evaluates nothing (no ``ogbench`` results).
+        """
+        updates = self.metrics.peek(NUM_UPDATES_LIFETIME, default=0)
+        if updates < self.config.eval_start_updates:
+            return {"env_runners": {}}
         result = self.evaluate_ogbench()
         return {"ogbench": result.as_metrics(), "env_runners": {}}
 

@@ -173,3 +173,18 @@ def test_a_non_finite_loss_stops_training_and_the_last_checkpoint_stays_good(
         assert np.isfinite(restored.train()["learners"]["default_policy"]["total_loss"])
     finally:
         restored.stop()
+
+
+def test_no_evaluation_before_eval_start_updates(ray_session, tiny_pointmaze):
+    config = (
+        TMDConfig()
+        .offline_data(input_=str(tiny_pointmaze["train"]))
+        .training(**TINY_TRAINING, eval_start_updates=10, eval_task_ids=(1,))
+        .evaluation(evaluation_interval=1)  # 5 updates per iteration
+    )
+    algo = config.build_algo()
+    first, second = algo.train(), algo.train()
+    algo.stop()
+    assert "ogbench" not in first.get("evaluation", {})
+    assert second["num_updates_lifetime"] == 10
+    assert 0.0 <= second["evaluation"]["ogbench"]["success/overall"] <= 1.0
