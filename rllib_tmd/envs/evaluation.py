@@ -207,6 +207,7 @@ def evaluate_policy(
         raise ValueError(f"num_workers must be >= 0, got {num_workers}.")
     start_time = time.perf_counter()
     probe = OGBenchGoalEnv({"env_name": env_name})  # names, spaces and checks, never stepped
+    bar = None
     try:
         for task_id in task_ids:
             probe.validate_task_id(task_id)
@@ -215,7 +216,8 @@ def evaluate_policy(
         episodes = [(task_id, e) for task_id in task_ids for e in range(episodes_per_task)]
         num_envs = min(num_envs or episodes_per_task, len(episodes))
         workers = default_num_workers() if num_workers is None else num_workers
-        bar = _progress_bar(len(episodes), env_name) if progress else None
+        if progress:
+            bar = _progress_bar(len(episodes), env_name)
         with open_env_slots(env_name, num_envs, workers) as slots:
             outcomes, frames = run_episodes(
                 act_fn,
@@ -227,8 +229,6 @@ def evaluate_policy(
                 video_frame_skip=video_frame_skip,
                 on_episode_end=bar.update if bar is not None else None,
             )
-        if bar is not None:
-            bar.close()
         tasks = [
             TaskResult(
                 task_id,
@@ -238,14 +238,15 @@ def evaluate_policy(
             )
             for task_id in task_ids
         ]
-        video_paths = {
-            task_id: write_video(task_frames, Path(video_dir) / f"{_slug(env_name)}_task{task_id}"
-                                 f".{video_format}")
-            for task_id, task_frames in frames.items()
-        }  # fmt: skip
+        video_paths = {}
+        for task_id, task_frames in frames.items():
+            path = Path(video_dir) / f"{_slug(env_name)}_task{task_id}.{video_format}"
+            video_paths[task_id] = write_video(task_frames, path)
         max_steps = probe.max_episode_steps
     finally:
         probe.close()
+        if bar is not None:
+            bar.close()
     return EvalResult(
         env_name=env_name,
         seed=seed,
