@@ -14,14 +14,17 @@ from typing import Any
 from rllib_tmd.progress import ProgressLine
 from rllib_tmd.tmd import TMDConfig
 
-# A CPU-sized TMD: same losses and defaults, smaller networks and batch.
+# A CPU-sized TMD: same losses and defaults, smaller networks and batch. On the 2-core CPU
+# machine batch 128 runs ~34 updates/s (batch 256: ~10, the B x B distances dominate): in 4
+# minutes ~7,800 updates, 0.38 success over 5 tasks x 10 episodes (tasks 1-2 solved), against
+# 2,250 updates and 0.02 with batch 256.
 CPU_QUICKSTART_TRAINING: dict[str, Any] = {
     "latent_dim": 64,
     "hidden_dims": (256, 256),
     "actor_hidden_dims": (256, 256),
-    "train_batch_size_per_learner": 256,
+    "train_batch_size_per_learner": 128,
     "alpha": 0.03,  # pointmaze value of the paper (spec, paper_numbers.md)
-    "updates_per_iteration": 50,
+    "updates_per_iteration": 100,
 }
 
 
