@@ -9,6 +9,10 @@ steps an evaluation can take. Every worker count must give the same per-episode 
     python benchmarks/evaluation_speed.py --env pointmaze-teleport-stitch-v0 --workers 0 2 4 8
 
 Writes ``<out>/evaluation_speed.json`` and ``.md`` (default ``benchmarks/results``).
+``--step-cost ENV ...`` instead measures, per env, the time of one ``step`` (our wrapper,
+zero action, in this process) and the memory one more env instance takes:
+
+    python benchmarks/evaluation_speed.py --step-cost pointmaze-teleport-stitch-v0 scene-play-v0
 """
 
 from __future__ import annotations
@@ -35,8 +39,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tasks", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2, 4, 8])
     p.add_argument("--num-envs", type=int, default=None, help="lock-step envs (default: episodes)")
+    p.add_argument("--step-cost", nargs="+", default=None, metavar="ENV")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     return p.parse_args(argv)
+
+
+def resident_mb() -> float:
+    """This process's resident memory now (Linux)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def step_cost(env_name: str, steps: int = 1000, copies: int = 10) -> dict[str, Any]:
+    """ms per ``step`` of one env and MB of resident memory per extra env instance (run it in
+    a fresh process: memory freed by earlier envs would be reused and hide the growth)."""
+    from rllib_tmd.envs.ogbench_env import OGBenchGoalEnv
+
+    env = OGBenchGoalEnv({"env_name": env_name})
+    env.reset(seed=0, options={"task_id": 1})
+    action = np.zeros(env.action_space.shape, dtype=env.action_space.dtype)
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(action)
+    ms_per_step = 1e3 * (time.perf_counter() - start) / steps
+    before = resident_mb()
+    extra = [OGBenchGoalEnv({"env_name": env_name}) for _ in range(copies)]
+    for copy in extra:
+        copy.reset(seed=1, options={"task_id": 1})
+    grown = resident_mb() - before
+    for copy in [env, *extra]:
+        copy.close()
+    mb_per_env = grown / copies
+    return {
+        "env": env_name,
+        "ms_per_step": round(ms_per_step, 3),
+        "mb_per_env": round(mb_per_env, 1),
+    }
 
 
 def tmd_policy(env_name: str):
@@ -108,6 +146,18 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.step_cost:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        spawn = multiprocessing.get_context("spawn")  # a fresh process per env
+        with ProcessPoolExecutor(1, mp_context=spawn, max_tasks_per_child=1) as pool:
+            costs = list(pool.map(step_cost, args.step_cost))
+        for row in costs:
+            print(json.dumps(row), flush=True)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "evaluation_step_cost.json").write_text(json.dumps(costs, indent=2))
+        return {"step_costs": costs}
     rows = measure(args)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     result = {
