@@ -77,11 +77,12 @@ class LocalEnvSlots:
     #: Groups of slots worth stepping alternately: here a step can't overlap the caller's work.
     pipeline_groups = 1
 
-    def pipeline_group(self, slot: int) -> int:
-        return 0
-
     def __init__(self, env_name: str, num_slots: int) -> None:
         self.envs = [OGBenchGoalEnv({"env_name": env_name}) for _ in range(num_slots)]
+
+    def pipeline_group(self, slot: int) -> int:
+        """Always 0: a single group."""
+        return 0
 
     @property
     def num_slots(self) -> int:
