@@ -15,9 +15,9 @@ from rllib_tmd.progress import ProgressLine
 from rllib_tmd.tmd import TMDConfig
 
 # A CPU-sized TMD: same losses and defaults, smaller networks and batch. On the 2-core CPU
-# machine batch 128 runs ~34 updates/s (batch 256: ~10, the B x B distances dominate): in 4
-# minutes ~7,800 updates, 0.38 success over 5 tasks x 10 episodes (tasks 1-2 solved), against
-# 2,250 updates and 0.02 with batch 256.
+# machine batch 128 runs 34-38 updates/s (batch 256: ~10, the B x B distances dominate). Two
+# 4-minute runs: 7,800 and 8,900 updates, success 0.38 and 0.20 over 5 tasks x 10 episodes
+# (the run stops on time, so the update count varies); batch 256 gave 2,250 updates and 0.02.
 CPU_QUICKSTART_TRAINING: dict[str, Any] = {
     "latent_dim": 64,
     "hidden_dims": (256, 256),
