@@ -387,6 +387,46 @@ class TMD(Algorithm):
         logger.info("OGBench evaluation took %.1fs", time.perf_counter() - start)
         return result
 
+    def temporal_distance(
+        self,
+        observations: np.ndarray,
+        goals: np.ndarray,
+        pairwise: bool = False,
+        ensemble: str = "mean",
+    ) -> np.ndarray:
+        """The learned distance ``d(psi(s), psi(g))`` (``V(s, g) = -d``) with current weights.
+
+        ``observations`` [N, obs_dim] and ``goals`` [N, obs_dim] -> [N]; with ``pairwise``,
+        ``goals`` [M, obs_dim] -> [N, M]. TMD trains it to order state pairs like the number of
+        steps between them (it is not in steps). ``ensemble``: ``"mean"`` or ``"max"`` (the
+        pessimistic member, as the actor's ``min`` over Q) over the critic ensemble, or
+        ``"none"`` to keep a leading ensemble axis [E, ...]. Runs on the CPU copy of the module.
+        """
+        import torch
+
+        reducers = {"mean": lambda d: d.mean(0), "max": lambda d: d.max(0).values}
+        if ensemble not in (*reducers, "none"):
+            raise ValueError(f"ensemble must be 'mean', 'max' or 'none', got {ensemble!r}")
+        obs = torch.as_tensor(np.ascontiguousarray(observations, dtype=np.float32))
+        goal = torch.as_tensor(np.ascontiguousarray(goals, dtype=np.float32))
+        module = self._inference_module()
+        for name, array in (("observations", obs), ("goals", goal)):
+            if array.dim() != 2 or array.shape[1] != module.obs_dim:
+                raise ValueError(
+                    f"{name} must be [N, {module.obs_dim}] (the dataset's state width), "
+                    f"got {list(array.shape)}"
+                )
+        if not pairwise and obs.shape[0] != goal.shape[0]:
+            raise ValueError(
+                f"observations and goals need the same length unless pairwise=True, got "
+                f"{obs.shape[0]} and {goal.shape[0]}"
+            )
+        with torch.no_grad():
+            distances = module.critic.state_distance(obs, goal, pairwise=pairwise)
+            if ensemble != "none":
+                distances = reducers[ensemble](distances)
+        return distances.numpy()
+
     def _inference_module(self) -> Any:
         """A CPU copy of the learner's RLModule with the current weights."""
         state = self.learner_group.get_state(components="learner/rl_module")

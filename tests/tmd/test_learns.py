@@ -8,7 +8,7 @@ the data are random-walk episodes, so the true temporal distance is the BFS dist
 import collections
 
 import numpy as np
-import torch
+import pytest
 from scipy.stats import spearmanr
 
 from rllib_tmd import TMDConfig
@@ -66,10 +66,8 @@ def random_walk_dataset(path, episodes=200, length=30, seed=0):
 
 
 def distance_rank_correlation(algo, true):
-    module = algo._inference_module()
-    with torch.no_grad():
-        z = module.critic.psi(torch.eye(len(FREE)))
-        learned = module.critic.head.pairwise(z, z).mean(0).numpy()
+    cells = np.eye(len(FREE), dtype=np.float32)  # every one-hot state
+    learned = algo.temporal_distance(cells, cells, pairwise=True)  # [cells, cells]
     off_diagonal = ~np.eye(len(FREE), dtype=bool)
     return spearmanr(learned[off_diagonal], true[off_diagonal]).correlation
 
@@ -98,8 +96,28 @@ def test_tmd_learns_shortest_path_distances_on_a_tiny_maze(ray_session, tmp_path
     for _ in range(3):
         algo.train()
     after = distance_rank_correlation(algo, true)
+    check_temporal_distance_api(algo)
     algo.stop()
     # Measured (seed 0): 0.07 untrained -> 0.96 after 300 updates (0.99 after 1,000).
     assert before < 0.3
     assert after > 0.8
     assert after - before > 0.5
+
+
+def check_temporal_distance_api(algo):
+    """Pairwise and elementwise agree; the ensemble can be kept or reduced; bad shapes are
+    named."""
+    cells = np.eye(len(FREE), dtype=np.float32)
+    table = algo.temporal_distance(cells, cells, pairwise=True)
+    members = algo.temporal_distance(cells, cells[::-1], ensemble="none")
+    assert table.shape == (len(FREE), len(FREE)) and members.shape == (2, len(FREE))
+    elementwise = algo.temporal_distance(cells, cells)
+    np.testing.assert_allclose(np.diag(table), elementwise, atol=1e-4)  # GEMM-identity l2
+    np.testing.assert_allclose(
+        members.max(0), algo.temporal_distance(cells, cells[::-1], ensemble="max"), rtol=1e-6
+    )
+    assert np.diag(table).max() < 0.01  # d(s, s) is ~0 (the l2 part's sqrt(eps))
+    with pytest.raises(ValueError, match=r"observations must be \[N, 17\]"):
+        algo.temporal_distance(cells[:, :3], cells)
+    with pytest.raises(ValueError, match="same length"):
+        algo.temporal_distance(cells, cells[:2])

@@ -71,6 +71,19 @@ class TMDCritic(nn.Module):
     ) -> torch.Tensor:
         return -self.head.elementwise(self.encode_state_action(obs, actions), self.psi(goals))
 
+    def state_distance(
+        self, obs: torch.Tensor, goals: torch.Tensor, pairwise: bool = False
+    ) -> torch.Tensor:
+        """``d(psi(s), psi(g))`` per member, the negated value ``V(s, g)``.
+
+        ``obs`` [N, obs_dim], ``goals`` [N, obs_dim] -> [E, N]; with ``pairwise``,
+        ``goals`` [M, obs_dim] -> [E, N, M] (every state to every goal).
+        """
+        z_obs, z_goals = self.psi(obs), self.psi(goals)
+        if pairwise:
+            return self.head.pairwise(z_obs, z_goals)
+        return self.head.elementwise(z_obs, z_goals)
+
 
 class DefaultTMDTorchRLModule(TorchRLModule):
     """TMD's RLModule. Observation = ``concat(state, goal)``; actions in ``[-1, 1]``."""
