@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
+import os
 import time
 from typing import Any
 
@@ -306,10 +307,17 @@ class TMD(Algorithm):
         _check_env_matches_dataset(config)
         super().setup(config)
 
+    @classmethod
+    def from_checkpoint(cls, path: Any, *args: Any, **kwargs: Any) -> TMD:
+        """RLlib's, also for a relative local path (pyarrow rejects those: "URI has empty
+        scheme")."""
+        return super().from_checkpoint(absolute_local_path(path), *args, **kwargs)
+
     def restore_from_path(self, path: Any, *args: Any, **kwargs: Any) -> None:
         """Restores without RLlib's env-runner weight sync (ray 2.60 calls
         ``env_runner_group.sync_weights`` unconditionally, which fails for offline
-        algorithms that have no env runners)."""
+        algorithms that have no env runners). A relative local path is resolved first."""
+        path = absolute_local_path(path)
         if self.env_runner_group is not None:
             super().restore_from_path(path, *args, **kwargs)
         else:
@@ -441,6 +449,14 @@ class TMD(Algorithm):
         self._eval_module.set_state(module_state)
         self._eval_module.eval()
         return self._eval_module
+
+
+def absolute_local_path(path: Any) -> Any:
+    """``path`` made absolute if it is a local path (str or ``os.PathLike`` without a
+    ``scheme://``); URIs and ``Checkpoint`` objects are returned unchanged."""
+    if isinstance(path, (str, os.PathLike)) and "://" not in os.fspath(path):
+        return os.path.abspath(os.path.expanduser(os.fspath(path)))
+    return path
 
 
 def _check_env_matches_dataset(config: AlgorithmConfig) -> None:

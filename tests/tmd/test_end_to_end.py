@@ -1,6 +1,7 @@
 """Dataset -> train -> evaluate -> checkpoint -> restore in a fresh process -> same evaluation."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -64,6 +65,8 @@ def test_train_evaluate_checkpoint_restore_in_fresh_process(ray_session, tiny_po
     checkpoint = algo.save(str(tmp_path / "ckpt")).checkpoint.path
     algo.stop()
 
+    absolute = str(checkpoint)
+    relative = os.path.relpath(absolute, _repo_root())
     script = textwrap.dedent(f"""
         import json, ray, torch
         ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
@@ -71,8 +74,9 @@ def test_train_evaluate_checkpoint_restore_in_fresh_process(ray_session, tiny_po
         from rllib_tmd import TMD
         from tests.tmd.test_end_to_end import eval_metrics, probe_actions
         out = {{}}
-        for name, cls in (("tmd", TMD), ("algorithm", Algorithm)):
-            algo = cls.from_checkpoint({str(checkpoint)!r})
+        # TMD's from_checkpoint also takes a path relative to the working directory
+        for name, cls, path in (("tmd", TMD, {relative!r}), ("algorithm", Algorithm, {absolute!r})):
+            algo = cls.from_checkpoint(path)
             out[name] = {{"eval": eval_metrics(algo), "actions": probe_actions(algo).tolist(),
                          "type": type(algo).__name__}}
             result = algo.train()  # training continues from the restored state
