@@ -418,17 +418,7 @@ class TMD(Algorithm):
         obs = torch.as_tensor(np.ascontiguousarray(observations, dtype=np.float32))
         goal = torch.as_tensor(np.ascontiguousarray(goals, dtype=np.float32))
         module = self._inference_module()
-        for name, array in (("observations", obs), ("goals", goal)):
-            if array.dim() != 2 or array.shape[1] != module.obs_dim:
-                raise ValueError(
-                    f"{name} must be [N, {module.obs_dim}] (the dataset's state width), "
-                    f"got {list(array.shape)}"
-                )
-        if not pairwise and obs.shape[0] != goal.shape[0]:
-            raise ValueError(
-                f"observations and goals need the same length unless pairwise=True, got "
-                f"{obs.shape[0]} and {goal.shape[0]}"
-            )
+        check_state_batches(obs.shape, goal.shape, module.obs_dim, pairwise)
         with torch.no_grad():
             distances = module.critic.state_distance(obs, goal, pairwise=pairwise)
             if ensemble != "none":
@@ -449,6 +439,22 @@ class TMD(Algorithm):
         self._eval_module.set_state(module_state)
         self._eval_module.eval()
         return self._eval_module
+
+
+def check_state_batches(
+    obs_shape: tuple[int, ...], goal_shape: tuple[int, ...], obs_dim: int, pairwise: bool
+) -> None:
+    """States [N, obs_dim] and goals [N or M, obs_dim] for a distance query, or a clear error."""
+    for name, shape in (("observations", obs_shape), ("goals", goal_shape)):
+        if len(shape) != 2 or shape[1] != obs_dim:
+            raise ValueError(
+                f"{name} must be [N, {obs_dim}] (the dataset's state width), got {list(shape)}"
+            )
+    if not pairwise and obs_shape[0] != goal_shape[0]:
+        raise ValueError(
+            f"observations and goals need the same length unless pairwise=True, got "
+            f"{obs_shape[0]} and {goal_shape[0]}"
+        )
 
 
 def absolute_local_path(path: Any) -> Any:
