@@ -203,6 +203,8 @@ def evaluate_policy(
         raise ValueError(f"episodes_per_task must be >= 1, got {episodes_per_task}.")
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}.")
+    if not task_ids:
+        raise ValueError("task_ids is empty: name at least one task, e.g. (1, 2, 3, 4, 5).")
     if num_workers is not None and num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}.")
     start_time = time.perf_counter()

@@ -126,6 +126,10 @@ def test_task_subset_and_batched_calls_see_goal_inputs(oracle):
 def test_rejects_bad_arguments_and_bad_actions():
     with pytest.raises(ValueError, match="task_id"):
         evaluate_policy(zero_policy, ENV_NAME, episodes_per_task=1, task_ids=(6,))
+    with pytest.raises(ValueError, match="task_ids is empty"):
+        evaluate_policy(zero_policy, ENV_NAME, episodes_per_task=1, task_ids=())
+    with pytest.raises(ValueError, match="num_workers"):
+        evaluate_policy(zero_policy, ENV_NAME, episodes_per_task=1, num_workers=-1)
     with pytest.raises(ValueError, match="expected"):
         evaluate_policy(lambda o, g: np.zeros((o.shape[0], 3)), ENV_NAME, episodes_per_task=1)
 
