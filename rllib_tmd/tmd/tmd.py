@@ -286,7 +286,8 @@ class TMD(Algorithm):
 
     @classmethod
     def _should_create_evaluation_env_runners(cls, eval_config: AlgorithmConfig) -> bool:
-        # Evaluation runs the OGBench protocol in-process (see `evaluate`).
+        # Evaluation runs the OGBench protocol from the driver, envs in plain worker
+        # processes (see `evaluate` and `envs.env_pool`), not RLlib env runners.
         return False
 
     @classmethod
