@@ -15,9 +15,9 @@ from rllib_tmd.progress import ProgressLine
 from rllib_tmd.tmd import TMDConfig
 
 # A CPU-sized TMD: same losses and defaults, smaller networks and batch. On the 2-core CPU
-# machine batch 128 runs 34-38 updates/s (batch 256: ~10, the B x B distances dominate). Two
-# 4-minute runs: 7,800 and 8,900 updates, success 0.38 and 0.20 over 5 tasks x 10 episodes
-# (the run stops on time, so the update count varies); batch 256 gave 2,250 updates and 0.02.
+# machine batch 128 runs 27-38 updates/s (batch 256: ~10, the B x B distances dominate). Three
+# 4-minute runs: 7,800 / 8,900 / 6,600 updates, success 0.38 / 0.20 / 0.32 over 5 tasks x 10
+# episodes (the run stops on time, so the update count varies); batch 256: 2,250 and 0.02.
 CPU_QUICKSTART_TRAINING: dict[str, Any] = {
     "latent_dim": 64,
     "hidden_dims": (256, 256),
