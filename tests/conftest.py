@@ -13,7 +13,7 @@ from hypothesis import settings
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 # Property tests draw the same examples on every run: a CI failure is reproducible locally.
-settings.register_profile("deterministic", derandomize=True, print_blob=True)
+settings.register_profile("deterministic", derandomize=True, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
