@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     from ray import tune
 
     import rllib_tmd  # noqa: F401  (registers TMD with Tune)
+    from rllib_tmd.csv_logger import WideningCSVLoggerCallback
 
     args = parse_args(argv)
     config = {
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 "storage_path": str(Path(args.output).resolve()),
             }
         },
+        callbacks=[WideningCSVLoggerCallback()],  # keeps the evaluation columns in progress.csv
         verbose=0,
     )
     rows = []

@@ -309,6 +309,8 @@ def _run(name: str, spec: dict[str, Any], storage: Path, resume: bool) -> dict[s
     from ray import tune
     from ray.tune import Callback, CheckpointConfig
 
+    from rllib_tmd.csv_logger import WideningCSVLoggerCallback
+
     config, stop = spec["config"], spec.get("stop") or {}
     progress = _ProgressCallback(
         int(config.get("updates_per_iteration", TMD_KEYS["updates_per_iteration"])),
@@ -332,7 +334,7 @@ def _run(name: str, spec: dict[str, Any], storage: Path, resume: bool) -> dict[s
                 "storage_path": str(storage),
             }
         },
-        callbacks=[_TuneHook()],
+        callbacks=[_TuneHook(), WideningCSVLoggerCallback()],
         verbose=0,
         raise_on_failed_trial=False,
         resume=resume or None,

@@ -1,6 +1,7 @@
 """Tuned examples: every YAML file validates; bad files fail naming the key; a shortened
 `rllib-tmd train --file ...` run works end to end and writes its results."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -127,6 +128,9 @@ def test_train_command_runs_a_shortened_tuned_example(tiny_pointmaze_root, tmp_p
     assert "success/overall" in rows[0]["history"][-1]
     assert (out / "success.png").stat().st_size > 0
     assert "| overall |" in (out / "results.md").read_text()
+    with next(out.glob("*/progress.csv")).open(newline="") as f:  # evaluations every 2nd row
+        progress = list(csv.DictReader(f))
+    assert [row["evaluation/ogbench/success/overall"] != "" for row in progress] == [False, True]
 
 
 SMALL = [
