@@ -81,6 +81,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="config overrides for every dataset (as `rllib-tmd train --override`), e.g. an "
         "ablation: contrastive_weight=0",
     )
+    p.add_argument(
+        "--variant",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="NAME KEY=VALUE",
+        help="run each dataset once per variant, side by side: a name, then its overrides (on "
+        "top of --override), e.g. --variant released action_invariance_weight=1 zeta=0.05 "
+        "--variant paper stopgrad_psi_backup=true. Without it: one run of the tuned example",
+    )
+    p.add_argument(
+        "--report-from",
+        default=None,
+        metavar="RUNS_DIR",
+        help="train nothing: write the success curves of the Tune runs under RUNS_DIR (a "
+        "finished or copied --storage folder) to --out/curves",
+    )
     p.add_argument("--smoke", action="store_true", help="tiny model (CPU check of the suite)")
     p.add_argument("--storage", default="runs/suite")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
@@ -108,12 +125,27 @@ def evaluation_workers(args: argparse.Namespace, resources: dict[str, float]) ->
     return max(0, int(resources.get("CPU", 1.0)) // at_once - 2)
 
 
-def experiment(name: str, dataset: Path, args: argparse.Namespace) -> tuple[str, dict]:
-    """The tuned example of ``name`` with the suite's seeds, length and resources."""
+def variants(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """``(name, overrides)`` per ``--variant`` (``--override`` first); one unnamed variant of
+    ``--override`` alone if none is given."""
+    if not args.variant:
+        return [("", list(args.override))]
+    names = [v[0] for v in args.variant]
+    if len(set(names)) < len(names) or any("=" in n for n in names):
+        raise SystemExit(f"--variant: each needs a distinct NAME before its KEY=VALUEs: {names}")
+    return [(v[0], [*args.override, *v[1:]]) for v in args.variant]
+
+
+def experiment(
+    name: str, dataset: Path, args: argparse.Namespace, variant: tuple[str, list[str]]
+) -> tuple[str, dict]:
+    """The tuned example of ``name`` with a variant's overrides and the suite's seeds, length
+    and resources. The experiment is named after the example, plus ``-<variant>``."""
     from rllib_tmd.experiments import apply_overrides, load_experiment
 
     exp_name, spec = load_experiment(REPO / "tuned_examples" / "tmd" / f"{name}.yaml")
-    spec = apply_overrides(spec, args.override)
+    spec = apply_overrides(spec, variant[1])
+    exp_name = f"{exp_name}-{variant[0]}" if variant[0] else exp_name
     iterations = max(1, args.stop_updates // args.updates_per_iteration)
     config = {
         **spec["config"],
@@ -139,18 +171,84 @@ def experiment(name: str, dataset: Path, args: argparse.Namespace) -> tuple[str,
     }
 
 
+def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
+    """Per Tune experiment folder: ``out/curves/<experiment>/`` with ``success.png`` (success
+    vs. updates, a line per seed), ``results.md`` (OGBench score per seed) and ``results.json``
+    (every evaluation) and ``learner.csv`` (loss terms every 50k updates). Returns the plots
+    written."""
+    from rllib_tmd.experiments import summarize, trial_history
+
+    plots = []
+    for exp_dir in experiment_dirs:
+        rows, diagnostics = [], []
+        for trial_dir in sorted(p.parent for p in exp_dir.glob("*/params.json")):
+            seed = json.loads((trial_dir / "params.json").read_text()).get("seed")
+            evals = [h for h in trial_history(trial_dir) if "success/overall" in h]
+            rows.append({"trial": f"seed {seed}", "history": evals})
+            diagnostics.extend({"seed": seed, **r} for r in learner_points(trial_dir))
+        if rows:
+            plots.append(summarize(rows, out / "curves" / exp_dir.name)["plot"])
+            write_table(diagnostics, out / "curves" / exp_dir.name / "learner.csv")
+    return plots
+
+
+def learner_points(trial_dir: Path, every: int = 50_000) -> list[dict[str, Any]]:
+    """The learner's loss terms and diagnostics every ``every`` updates (and at the end) from a
+    trial's ``result.json``."""
+    lines = (trial_dir / "result.json").read_text(encoding="utf-8").splitlines()
+    results = [json.loads(line) for line in lines if line.strip()]
+    points = []
+    for i, result in enumerate(results):
+        updates = int(result.get("num_updates_lifetime", 0))
+        if updates % every and i != len(results) - 1:
+            continue
+        metrics = result.get("learners", {}).get("default_policy", {})
+        scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        points.append({"updates": updates, **scalars})
+    return points
+
+
+def write_table(rows: list[dict[str, Any]], path: Path) -> None:
+    """``rows`` as a CSV with the union of their keys as columns."""
+    import csv
+
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def persist_trial_folders(trials: list[Any]) -> None:
+    """Copies each trial's driver-side folder (result.json, progress.csv, params) to its
+    storage folder where it is missing. Tune syncs only the first experiment of a multi-
+    experiment ``run_experiments`` call to ``storage_path``; the others' results stayed in
+    Ray's session folder, which Ray deletes later (seen with Ray 2.60)."""
+    import shutil
+
+    for trial in trials:
+        staged, stored = Path(trial.local_path), Path(trial.path)
+        if staged.is_dir() and staged != stored:
+            shutil.copytree(staged, stored, dirs_exist_ok=True)
+
+
 def standard_error(values: list[float]) -> float:
     return statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
 
 
-def collect(trials: list[Any], inputs: dict[str, str]) -> list[dict[str, Any]]:
-    """One row per dataset (``inputs``: dataset folder -> name): final success of every seed,
-    mean, standard error, wall time."""
+def experiment_of(trial: Any) -> str:
+    """The Tune experiment (folder name) a trial belongs to."""
+    return trial.experiment_dir_name
+
+
+def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per experiment (``labels``: experiment name -> row label, e.g. the dataset):
+    final success of every seed, mean, standard error, wall time."""
     from rllib_tmd.experiments import protocol_success, trial_history
 
     rows = []
-    for folder, dataset in inputs.items():
-        mine = [t for t in trials if t.config.get("input_") == folder]
+    for exp_name, dataset in labels.items():
+        mine = [t for t in trials if experiment_of(t) == exp_name]
         seeds, walls, reached, errors = [], [], [], []
         for trial in sorted(mine, key=lambda t: t.config.get("seed", 0)):
             history = [h for h in trial_history(trial.local_path) if "success/overall" in h]
@@ -163,6 +261,7 @@ def collect(trials: list[Any], inputs: dict[str, str]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "dataset": dataset,
+                "experiment": exp_name,
                 "seeds": len(seeds),
                 "success_per_seed": seeds,
                 "success_mean": statistics.mean(seeds) if seeds else None,
@@ -207,32 +306,49 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from ray import tune
 
     import rllib_tmd  # noqa: F401  (registers TMD with Tune)
+    from rllib_tmd.csv_logger import WideningCSVLoggerCallback
 
     args = parse_args(argv)
+    out = Path(args.out)
+    if args.report_from:
+        runs = Path(args.report_from)
+        for png in write_curves(sorted(p for p in runs.iterdir() if p.is_dir()), out):
+            print(f"wrote {png}")
+        return {}
     start = time.perf_counter()
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)
     args.eval_workers = evaluation_workers(args, ray.cluster_resources())
-    inputs, experiments = {}, {}
+    labels, experiments = {}, {}
     for name in args.datasets:
-        exp_name, spec = experiment(name, ensure_dataset(name, args), args)
-        inputs[spec["config"]["input_"]] = name
-        experiments[exp_name] = spec
-    trials = tune.run_experiments(experiments, verbose=1, raise_on_failed_trial=False)
-    rows = collect(trials, inputs)
+        dataset = ensure_dataset(name, args)
+        for variant in variants(args):
+            exp_name, spec = experiment(name, dataset, args, variant)
+            labels[exp_name] = f"{name} [{variant[0]}]" if variant[0] else name
+            experiments[exp_name] = spec
+    trials = tune.run_experiments(
+        experiments,
+        callbacks=[WideningCSVLoggerCallback()],
+        verbose=1,
+        raise_on_failed_trial=False,
+    )
+    persist_trial_folders(trials)
+    rows = collect(trials, labels)
+    storage = Path(args.storage).resolve()
+    write_curves([storage / name for name in experiments], out)
     result = {
         "command": "python benchmarks/suite.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "updates": args.stop_updates,
         "seeds": args.seeds,
         "eval_episodes_per_task": args.eval_episodes,
         "overrides": args.override,
+        "variants": {name: overrides for name, overrides in variants(args) if name},
         "gpus_per_trial": 0 if args.cpu else args.gpus_per_trial,
         "eval_workers_per_trial": args.eval_workers,
         "cluster_resources": ray.cluster_resources(),
         "total_wall_s": time.perf_counter() - start,
         "rows": rows,
     }
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "suite.json").write_text(json.dumps(result, indent=2) + "\n")
     text = table(rows, args.stop_updates)

@@ -39,3 +39,41 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
             r["num_updates_lifetime"] for r in lines if "ogbench" in r.get("evaluation", {})
         ]
         assert evaluated == [20]
+    curves = tmp_path / "out" / "curves" / "tmd-pointmaze-medium-navigate"
+    assert (curves / "success.png").stat().st_size > 0
+    assert "| seed 0 |" in (curves / "results.md").read_text()
+    assert "contrastive_loss" in (curves / "learner.csv").read_text().splitlines()[0]
+
+
+def test_suite_runs_variants_side_by_side(tmp_path):
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "suite.py"),
+        *("--datasets", "pointmaze-medium-navigate", "--seeds", "1"),
+        *("--stop-updates", "10", "--updates-per-iteration", "10", "--eval-episodes", "1"),
+        *("--cpu", "--smoke", "--episodes", "12", "--workers", "1", "--eval-workers", "0"),
+        *("--data-dir", str(tmp_path / "data"), "--storage", str(tmp_path / "runs")),
+        *("--out", str(tmp_path / "out"), "--override", "zeta=0.05"),
+        *("--variant", "released", "action_invariance_weight=1"),
+        *("--variant", "paper", "action_invariance_weight=0.05", "stopgrad_psi_backup=true"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    result = json.loads((tmp_path / "out" / "suite.json").read_text())
+    assert [row["dataset"] for row in result["rows"]] == [
+        "pointmaze-medium-navigate [released]",
+        "pointmaze-medium-navigate [paper]",
+    ]
+    assert all(row["seeds"] == 1 for row in result["rows"])
+    assert result["variants"]["paper"] == [
+        "zeta=0.05",
+        "action_invariance_weight=0.05",
+        "stopgrad_psi_backup=true",
+    ]
+    params = {
+        p.parent.parent.name: json.loads(p.read_text())
+        for p in (tmp_path / "runs").glob("*/*/params.json")
+    }
+    assert params["tmd-pointmaze-medium-navigate-paper"]["stopgrad_psi_backup"] is True
+    assert params["tmd-pointmaze-medium-navigate-released"]["action_invariance_weight"] == 1
+    assert params["tmd-pointmaze-medium-navigate-released"]["zeta"] == 0.05
