@@ -62,7 +62,8 @@ def run_layers(net: nn.Sequential, x: torch.Tensor, bf16_hidden: bool) -> torch.
 class EnsembleMLP(nn.Module):
     """``E`` MLPs run side by side.
 
-    Hidden layers are Linear -> GELU -> LayerNorm (optional); the output layer is linear.
+    Hidden layers are Linear -> GELU (tanh approximation, flax's default, as the authors'
+    networks) -> LayerNorm (optional); the output layer is linear.
     Input ``[B, in]`` (shared by all members) or ``[E, B, in]``; output ``[E, B, out]``
     (float32; ``bf16_hidden`` runs the hidden layers under bf16 autocast).
     """
@@ -82,7 +83,7 @@ class EnsembleMLP(nn.Module):
         dims = [in_dim, *hidden_dims]
         for fan_in, fan_out in zip(dims[:-1], dims[1:]):
             layers.append(EnsembleLinear(ensemble_size, fan_in, fan_out))
-            layers.append(nn.GELU())
+            layers.append(nn.GELU(approximate="tanh"))
             if layer_norm:
                 layers.append(EnsembleLayerNorm(ensemble_size, fan_out))
         layers.append(EnsembleLinear(ensemble_size, dims[-1], out_dim))
@@ -112,7 +113,7 @@ class MLP(nn.Module):
         dims = [in_dim, *hidden_dims]
         for fan_in, fan_out in zip(dims[:-1], dims[1:]):
             layers.append(self._linear(fan_in, fan_out, 1.0))
-            layers.append(nn.GELU())
+            layers.append(nn.GELU(approximate="tanh"))
             if layer_norm:
                 layers.append(nn.LayerNorm(fan_out, eps=1e-6))
         layers.append(self._linear(dims[-1], out_dim, final_init_scale))
@@ -120,10 +121,12 @@ class MLP(nn.Module):
 
     @staticmethod
     def _linear(fan_in: int, fan_out: int, scale: float) -> nn.Linear:
+        """Glorot-uniform with its variance times ``scale`` (flax's ``variance_scaling``:
+        the bound grows with ``sqrt(scale)``), zero bias."""
         layer = nn.Linear(fan_in, fan_out)
         _xavier_uniform_(layer.weight, fan_in, fan_out)
         with torch.no_grad():
-            layer.weight.mul_(scale)
+            layer.weight.mul_(math.sqrt(scale))
             layer.bias.zero_()
         return layer
 
