@@ -1,4 +1,5 @@
-"""benchmarks/suite.py end to end on the CPU: one small dataset x 2 seeds as Tune trials."""
+"""benchmarks/suite.py end to end on the CPU: one small dataset x seeds (x variants) as Tune
+trials."""
 
 import json
 import subprocess
@@ -8,22 +9,31 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
+def run_suite(tmp_path: Path, seeds: int, stop_updates: int, *extra: str) -> dict:
+    """``suite.py`` on the CPU with a tiny model and dataset; returns its ``suite.json``."""
     cmd = [
         sys.executable,
         str(REPO / "benchmarks" / "suite.py"),
-        *("--datasets", "pointmaze-medium-navigate", "--seeds", "2"),
-        *("--stop-updates", "20", "--updates-per-iteration", "10", "--eval-episodes", "1"),
-        *("--cpu", "--smoke", "--episodes", "12", "--workers", "1"),
+        *("--datasets", "pointmaze-medium-navigate", "--seeds", str(seeds)),
+        *("--stop-updates", str(stop_updates), "--updates-per-iteration", "10"),
+        *("--eval-episodes", "1", "--cpu", "--smoke", "--episodes", "12", "--workers", "1"),
         *("--data-dir", str(tmp_path / "data"), "--storage", str(tmp_path / "runs")),
-        *("--out", str(tmp_path / "out")),
-        *("--override", "action_invariance_weight=0"),  # an ablation: no L_I
-        *("--eval-workers", "1"),  # evaluation envs in a worker process of the trial
-        *("--eval-start", "0.6"),  # of the evaluations at 10 and 20 updates, only the last
+        *("--out", str(tmp_path / "out"), *extra),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    result = json.loads((tmp_path / "out" / "suite.json").read_text())
+    return json.loads((tmp_path / "out" / "suite.json").read_text())
+
+
+def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
+    result = run_suite(
+        tmp_path,
+        2,
+        20,
+        *("--override", "action_invariance_weight=0"),  # an ablation: no L_I
+        *("--eval-workers", "1"),  # evaluation envs in a worker process of the trial
+        *("--eval-start", "0.6"),  # of the evaluations at 10 and 20 updates, only the last
+    )
     (row,) = result["rows"]
     assert row["dataset"] == "pointmaze-medium-navigate" and row["seeds"] == 2
     assert len(row["success_per_seed"]) == 2 and 0.0 <= row["success_mean"] <= 1.0
@@ -46,20 +56,14 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
 
 
 def test_suite_runs_variants_side_by_side(tmp_path):
-    cmd = [
-        sys.executable,
-        str(REPO / "benchmarks" / "suite.py"),
-        *("--datasets", "pointmaze-medium-navigate", "--seeds", "1"),
-        *("--stop-updates", "10", "--updates-per-iteration", "10", "--eval-episodes", "1"),
-        *("--cpu", "--smoke", "--episodes", "12", "--workers", "1", "--eval-workers", "0"),
-        *("--data-dir", str(tmp_path / "data"), "--storage", str(tmp_path / "runs")),
-        *("--out", str(tmp_path / "out"), "--override", "zeta=0.05"),
+    result = run_suite(
+        tmp_path,
+        1,
+        10,
+        *("--eval-workers", "0", "--override", "zeta=0.05"),
         *("--variant", "released", "action_invariance_weight=1"),
         *("--variant", "paper", "action_invariance_weight=0.05", "stopgrad_psi_backup=true"),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    result = json.loads((tmp_path / "out" / "suite.json").read_text())
+    )
     assert [row["dataset"] for row in result["rows"]] == [
         "pointmaze-medium-navigate [released]",
         "pointmaze-medium-navigate [paper]",
