@@ -69,6 +69,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "left per trial when as many trials run as the GPUs allow, minus 2 for the trial's "
         "driver and learner)",
     )
+    p.add_argument(
+        "--eval-envs",
+        type=int,
+        default=None,
+        help="envs stepped in lock-step per evaluation (eval_num_envs; default: --eval-episodes)."
+        " More envs: fewer, larger policy calls; each env costs memory (manipulation ~150 MB)",
+    )
     p.add_argument("--cpu", action="store_true", help="no GPUs (sets --gpus-per-trial 0)")
     p.add_argument("--data-dir", default="datasets")
     p.add_argument("--episodes", type=int, default=None, help="dataset size (default: official)")
@@ -157,6 +164,7 @@ def experiment(
         "eval_episodes_per_task": args.eval_episodes,
         "eval_start_updates": int(args.eval_start * args.stop_updates),
         "eval_num_workers": args.eval_workers,
+        "eval_num_envs": args.eval_envs or "auto",
         "num_gpus_per_learner": 0 if args.cpu else args.gpus_per_trial,
         **(SMOKE if args.smoke else {}),
     }

@@ -67,9 +67,16 @@ def validate_config_dict(config: dict[str, Any], source: str) -> None:
                 f"{source}: config key '{key}' has type {type(value).__name__} "
                 f"({value!r}); expected {expected}"
             )
+    if not any(isinstance(v, dict) and "grid_search" in v for v in config.values()):
+        try:  # allowed values and ranges (e.g. of the keys that take "auto" or a value)
+            TMDConfig().update_from_dict(config)._validate_tmd_keys()
+        except ValueError as err:
+            raise ExperimentFileError(f"{source}: {err}") from None
 
 
 def _type_matches(value: Any, default: Any) -> bool:
+    if default == "auto":  # "auto" or a concrete value; the config's own checks decide
+        return True
     if default is None:
         return value is None or isinstance(value, str)
     if isinstance(default, bool):

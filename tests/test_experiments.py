@@ -90,6 +90,21 @@ def test_overrides_parse_yaml_values_and_are_validated():
         apply_overrides({"run": "TMD"}, ["alhpa=1"])
 
 
+def test_keys_that_default_to_auto_take_a_concrete_value_and_reject_a_bad_one():
+    overrides = ["cuda_graph=false", "fused_adam=true", "eval_num_workers=4", "eval_num_envs=250"]
+    config = apply_overrides({"run": "TMD", "config": {}}, overrides)["config"]
+    assert config == {
+        "cuda_graph": False,
+        "fused_adam": True,
+        "eval_num_workers": 4,
+        "eval_num_envs": 250,
+    }
+    with pytest.raises(ExperimentFileError, match="'cuda_graph' = 7 is not allowed"):
+        apply_overrides({"run": "TMD", "config": {}}, ["cuda_graph=7"])
+    with pytest.raises(ExperimentFileError, match="'eval_num_workers' = -2"):
+        apply_overrides({"run": "TMD", "config": {}}, ["eval_num_workers=-2"])
+
+
 def test_missing_dataset_error_names_the_command(tmp_path):
     with pytest.raises(ExperimentFileError, match="rllib-tmd make-dataset pointmaze"):
         resolve_dataset(

@@ -60,7 +60,7 @@ def test_suite_runs_variants_side_by_side(tmp_path):
         tmp_path,
         1,
         10,
-        *("--eval-workers", "0", "--override", "zeta=0.05"),
+        *("--eval-workers", "0", "--eval-envs", "3", "--override", "zeta=0.05"),
         *("--variant", "released", "action_invariance_weight=1"),
         *("--variant", "paper", "action_invariance_weight=0.05", "stopgrad_psi_backup=true"),
     )
@@ -81,3 +81,4 @@ def test_suite_runs_variants_side_by_side(tmp_path):
     assert params["tmd-pointmaze-medium-navigate-paper"]["stopgrad_psi_backup"] is True
     assert params["tmd-pointmaze-medium-navigate-released"]["action_invariance_weight"] == 1
     assert params["tmd-pointmaze-medium-navigate-released"]["zeta"] == 0.05
+    assert params["tmd-pointmaze-medium-navigate-released"]["eval_num_envs"] == 3

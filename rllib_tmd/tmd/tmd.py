@@ -72,6 +72,10 @@ TMD_TRAINING_DEFAULTS: dict[str, Any] = {
     # Processes that step the evaluation envs ("auto": one per core but one, at most 8; 0 on
     # fewer than 3 cores). An int is also added to the CPUs a Tune trial reserves.
     "eval_num_workers": "auto",
+    # Envs stepped in lock-step ("auto": eval_episodes_per_task). More envs mean fewer, larger
+    # policy calls and fewer messages to the workers per episode; each env costs memory
+    # (pointmaze ~2 MB, manipulation ~150 MB: docs/datasets.md). Results do not depend on it.
+    "eval_num_envs": "auto",
     # No evaluation before this many updates (the iterations that evaluation_interval picks
     # earlier are skipped): a long run on slow envs can evaluate only where OGBench's score is
     # taken (the last three evaluations, e.g. 800k / 900k / 1M).
@@ -233,6 +237,13 @@ class TMDConfig(AlgorithmConfig):
             raise ValueError(
                 f"TMD config key 'eval_num_workers' = {workers!r}; allowed: 'auto' or an int >= 0"
             )
+        envs = self.eval_num_envs
+        if envs != "auto" and not (
+            isinstance(envs, int) and not isinstance(envs, bool) and envs >= 1
+        ):
+            raise ValueError(
+                f"TMD config key 'eval_num_envs' = {envs!r}; allowed: 'auto' or an int >= 1"
+            )
         bad_tasks = [t for t in self.eval_task_ids if t not in (1, 2, 3, 4, 5)]
         if bad_tasks or not self.eval_task_ids:
             raise ValueError(
@@ -358,10 +369,12 @@ class TMD(Algorithm):
         video_dir: str | None = None,
         progress: bool = False,
         num_workers: int | None = None,
+        num_envs: int | None = None,
     ) -> Any:
         """Runs the OGBench tasks with the deterministic policy; returns an ``EvalResult``.
 
-        ``num_workers`` (env worker processes) overrides ``eval_num_workers`` for this call.
+        ``num_workers`` (env worker processes) and ``num_envs`` (lock-step envs) override
+        ``eval_num_workers`` and ``eval_num_envs`` for this call.
         """
         from rllib_tmd.envs.evaluation import evaluate_policy
 
@@ -375,6 +388,7 @@ class TMD(Algorithm):
 
         module = self._inference_module()
         workers = self.config.eval_num_workers if num_workers is None else num_workers
+        envs = self.config.eval_num_envs if num_envs is None else num_envs
         start = time.perf_counter()
         # Policy calls are tiny batches: intra-op threads only add synchronisation cost
         # (measured: ~1.4 ms vs 0.06 ms per call for a small MLP on 2 busy cores).
@@ -390,6 +404,7 @@ class TMD(Algorithm):
                 video_dir=video_dir,
                 progress=progress,
                 num_workers=None if workers == "auto" else workers,
+                num_envs=None if envs == "auto" else envs,
             )
         finally:
             torch.set_num_threads(threads)

@@ -192,3 +192,22 @@ def test_no_evaluation_before_eval_start_updates(ray_session, tiny_pointmaze):
     assert "ogbench" not in first.get("evaluation", {})
     assert second["num_updates_lifetime"] == 10
     assert 0.0 <= second["evaluation"]["ogbench"]["success/overall"] <= 1.0
+
+
+def test_eval_num_envs_changes_the_batching_not_the_results(ray_session, tiny_pointmaze):
+    config = (
+        TMDConfig()
+        .offline_data(input_=str(tiny_pointmaze["train"]))
+        .training(**{**TINY_TRAINING, "eval_episodes_per_task": 3}, eval_task_ids=(1, 2))
+        .training(eval_num_envs=6, eval_num_workers=0)  # every episode of both tasks at once
+    )
+    algo = config.build_algo()
+    try:
+        algo.train()
+        batched = algo.evaluate_ogbench()
+        one_task_at_a_time = algo.evaluate_ogbench(num_envs=3)
+    finally:
+        algo.stop()
+    for a, b in zip(batched.tasks, one_task_at_a_time.tasks, strict=True):
+        np.testing.assert_array_equal(a.successes, b.successes)
+        np.testing.assert_array_equal(a.lengths, b.lengths)
