@@ -24,6 +24,7 @@ CONTRASTIVE_ACCURACY = "contrastive_top1_accuracy"
 MEAN_DIST_POSITIVE = "mean_dist_positive"
 MEAN_DIST_NEGATIVE = "mean_dist_negative"
 MEAN_ABS_Q = "mean_abs_q"
+ACTOR_ACTION_MSE = "actor_action_mse"  # how far the policy's action is from the data's
 NUM_UPDATES_LIFETIME = "num_updates_lifetime"
 
 LOSS_TERM_KEYS = (

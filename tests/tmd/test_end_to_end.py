@@ -55,6 +55,7 @@ def test_train_evaluate_checkpoint_restore_in_fresh_process(ray_session, tiny_po
         "mean_dist_positive",
         "mean_dist_negative",
         "mean_abs_q",
+        "actor_action_mse",
     ):
         assert np.isfinite(learner[key]), key
     assert algo.config.ogbench_env == "pointmaze-medium-navigate-v0"

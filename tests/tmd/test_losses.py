@@ -8,6 +8,7 @@ import torch
 
 from rllib_tmd.tmd.torch.tmd_torch_learner import (
     action_invariance_loss,
+    action_mse,
     actor_loss,
     contrastive_loss,
     gaussian_log_prob,
@@ -118,6 +119,12 @@ def test_actor_loss_worked_example():
     assert bc.item() == pytest.approx(-alpha * log_prob.mean())
     assert loss.item() == pytest.approx(q_term - alpha * log_prob.mean())
     assert mean_abs_q.item() == pytest.approx(np.abs(q_min).mean())
+
+
+def test_action_mse_compares_the_clipped_policy_action_with_the_data():
+    mean = np.array([[2.0, 0.0], [0.5, -0.5]])  # the first action clips to (1, 0)
+    data = np.array([[0.0, 0.0], [0.5, 0.5]])
+    assert action_mse(t(mean), t(data)).item() == pytest.approx((1.0 + 1.0) / 2)
 
 
 def test_actor_q_term_normaliser_is_stop_gradient():

@@ -145,6 +145,13 @@ def actor_loss(
     return q_term + bc_term, q_term, bc_term, mean_abs_q
 
 
+def action_mse(mean: Tensor, data_actions: Tensor) -> Tensor:
+    """Diagnostic: mean squared distance between the policy's deterministic action
+    ``clip(mean, -1, 1)`` and the dataset's action, ``[B, A], [B, A] -> []`` (summed over the
+    action dims). Growing over training means the actor leaves the data's actions."""
+    return (mean.detach().clamp(-1.0, 1.0) - data_actions).pow(2).sum(-1).mean()
+
+
 def pair_distance_means(dist: Tensor) -> tuple[Tensor, Tensor]:
     """Mean distance of positive (diagonal) and negative (off-diagonal) pairs of ``[E,B,B]``."""
     b = dist.shape[-1]
@@ -189,6 +196,7 @@ def tmd_loss_terms(
         keys.MEAN_DIST_POSITIVE: positive,
         keys.MEAN_DIST_NEGATIVE: negative,
         keys.MEAN_ABS_Q: mean_abs_q,
+        keys.ACTOR_ACTION_MSE: action_mse(fwd_out[ACTOR_MEAN], data_actions),
     }
 
 
