@@ -202,7 +202,9 @@ def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
 
 def learner_points(trial_dir: Path, every: int = 50_000) -> list[dict[str, Any]]:
     """The learner's loss terms and diagnostics every ``every`` updates (and at the end) from a
-    trial's ``result.json``."""
+    trial's ``result.json`` (none for a trial that failed before its first result)."""
+    if not (trial_dir / "result.json").exists():
+        return []
     lines = (trial_dir / "result.json").read_text(encoding="utf-8").splitlines()
     results = [json.loads(line) for line in lines if line.strip()]
     points = []
@@ -228,8 +230,8 @@ def write_table(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def persist_trial_folders(trials: list[Any]) -> None:
-    """Copies each trial's driver-side folder (result.json, progress.csv, params) to its
-    storage folder where it is missing. Tune syncs only the first experiment of a multi-
+    """Copies each trial's driver-side folder (result.json, progress.csv, params) into its
+    storage folder. Tune syncs only the first experiment of a multi-
     experiment ``run_experiments`` call to ``storage_path``; the others' results stayed in
     Ray's session folder, which Ray deletes later (seen with Ray 2.60)."""
     import shutil

@@ -82,3 +82,15 @@ def test_suite_runs_variants_side_by_side(tmp_path):
     assert params["tmd-pointmaze-medium-navigate-released"]["action_invariance_weight"] == 1
     assert params["tmd-pointmaze-medium-navigate-released"]["zeta"] == 0.05
     assert params["tmd-pointmaze-medium-navigate-released"]["eval_num_envs"] == 3
+
+
+def test_curves_skip_a_trial_that_failed_before_its_first_result(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import suite
+
+    trial = tmp_path / "runs" / "tmd-x" / "TMD_0"
+    trial.mkdir(parents=True)
+    (trial / "params.json").write_text('{"seed": 0}')  # no result.json
+    (plot,) = suite.write_curves([tmp_path / "runs" / "tmd-x"], tmp_path / "out")
+    assert plot.exists()
+    assert "| seed 0 |" in (tmp_path / "out" / "curves" / "tmd-x" / "results.md").read_text()
