@@ -73,6 +73,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         video_dir=args.video,
         progress=True,
         num_workers=args.workers,
+        num_envs=args.envs,
     )
     print(result.format_table())
     algo.stop()
@@ -149,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="env worker processes (default: the checkpoint's eval_num_workers; 0: none)",
+    )
+    ev.add_argument(
+        "--envs",
+        type=int,
+        default=None,
+        help="envs stepped in lock-step (default: the checkpoint's eval_num_envs); more envs "
+        "mean fewer, larger policy calls; results do not change",
     )
     ev.set_defaults(func=_cmd_evaluate)
     return parser

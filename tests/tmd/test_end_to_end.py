@@ -212,3 +212,27 @@ def test_eval_num_envs_changes_the_batching_not_the_results(ray_session, tiny_po
     for a, b in zip(batched.tasks, one_task_at_a_time.tasks, strict=True):
         np.testing.assert_array_equal(a.successes, b.successes)
         np.testing.assert_array_equal(a.lengths, b.lengths)
+
+
+def test_the_evaluate_command_runs_a_checkpoint(ray_session, tiny_pointmaze, tmp_path, capsys):
+    from rllib_tmd.cli import main
+
+    config = (
+        TMDConfig()
+        .offline_data(input_=str(tiny_pointmaze["train"]))
+        .training(**TINY_TRAINING, eval_task_ids=(1,))
+    )
+    algo = config.build_algo()
+    algo.train()
+    checkpoint = algo.save(str(tmp_path / "ckpt")).checkpoint.path
+    algo.stop()
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--episodes", "2"]
+
+    def task_rows(*options: str) -> list[str]:
+        """The per-task and overall rows of the printed table (its title has the time)."""
+        assert main([*argv, *options]) == 0
+        return [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+
+    in_process = task_rows("--workers", "0", "--envs", "1")
+    assert any(row.startswith("| overall |") for row in in_process)
+    assert task_rows("--workers", "1", "--envs", "2") == in_process  # same episodes
