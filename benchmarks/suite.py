@@ -184,29 +184,27 @@ def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
     vs. updates, a line per seed), ``results.md`` (OGBench score per seed) and ``results.json``
     (every evaluation) and ``learner.csv`` (loss terms every 50k updates). Returns the plots
     written."""
-    from rllib_tmd.experiments import summarize, trial_history
+    from rllib_tmd.experiments import evaluation_point, summarize, trial_results
 
     plots = []
     for exp_dir in experiment_dirs:
         rows, diagnostics = [], []
         for trial_dir in sorted(p.parent for p in exp_dir.glob("*/params.json")):
             seed = json.loads((trial_dir / "params.json").read_text()).get("seed")
-            evals = [h for h in trial_history(trial_dir) if "success/overall" in h]
+            results = trial_results(trial_dir)
+            evals = [evaluation_point(r) for r in results]
+            evals = [point for point in evals if "success/overall" in point]
             rows.append({"trial": f"seed {seed}", "history": evals})
-            diagnostics.extend({"seed": seed, **r} for r in learner_points(trial_dir))
+            diagnostics.extend({"seed": seed, **r} for r in learner_points(results))
         if rows:
             plots.append(summarize(rows, out / "curves" / exp_dir.name)["plot"])
             write_table(diagnostics, out / "curves" / exp_dir.name / "learner.csv")
     return plots
 
 
-def learner_points(trial_dir: Path, every: int = 50_000) -> list[dict[str, Any]]:
-    """The learner's loss terms and diagnostics every ``every`` updates (and at the end) from a
-    trial's ``result.json`` (none for a trial that failed before its first result)."""
-    if not (trial_dir / "result.json").exists():
-        return []
-    lines = (trial_dir / "result.json").read_text(encoding="utf-8").splitlines()
-    results = [json.loads(line) for line in lines if line.strip()]
+def learner_points(results: list[dict[str, Any]], every: int = 50_000) -> list[dict[str, Any]]:
+    """The learner's loss terms and diagnostics every ``every`` updates (and at the end) of a
+    trial's results (:func:`rllib_tmd.experiments.trial_results`)."""
     points = []
     for i, result in enumerate(results):
         updates = int(result.get("num_updates_lifetime", 0))

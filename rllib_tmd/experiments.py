@@ -224,21 +224,31 @@ class _ProgressCallback:
         line.update(result)
 
 
-def trial_history(trial_dir: str | Path | None) -> list[dict[str, Any]]:
-    """Evaluation points ``{"updates", "success/..."}`` from a trial's ``result.json``
-    (Tune appends one JSON line per iteration, across resumes)."""
+def trial_results(trial_dir: str | Path | None) -> list[dict[str, Any]]:
+    """A trial's Tune results from its ``result.json`` (one JSON line per iteration), one per
+    update count in update order: a resumed run may repeat an iteration, the last one counts.
+    ``[]`` if the trial wrote none."""
     if trial_dir is None or not (Path(trial_dir) / "result.json").exists():
         return []
-    history: dict[int, dict[str, Any]] = {}
+    by_updates: dict[int, dict[str, Any]] = {}
     for line in (Path(trial_dir) / "result.json").read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        result = json.loads(line)
-        updates = int(result.get("num_updates_lifetime", 0))
-        point = {"updates": updates}
-        point.update(result.get("evaluation", {}).get("ogbench", {}))
-        history[updates] = point  # a resumed run may repeat an iteration: keep the last
-    return [history[k] for k in sorted(history)]
+        if line.strip():
+            result = json.loads(line)
+            by_updates[int(result.get("num_updates_lifetime", 0))] = result
+    return [by_updates[k] for k in sorted(by_updates)]
+
+
+def evaluation_point(result: dict[str, Any]) -> dict[str, Any]:
+    """``{"updates", "success/...", ...}``: a Tune result's update count and its OGBench
+    evaluation metrics (only ``updates`` for an iteration that did not evaluate)."""
+    point = {"updates": int(result.get("num_updates_lifetime", 0))}
+    point.update(result.get("evaluation", {}).get("ogbench", {}))
+    return point
+
+
+def trial_history(trial_dir: str | Path | None) -> list[dict[str, Any]]:
+    """Evaluation points (:func:`evaluation_point`) of every iteration of a trial."""
+    return [evaluation_point(result) for result in trial_results(trial_dir)]
 
 
 SPEC_FILE = "rllib_tmd_experiment.json"
