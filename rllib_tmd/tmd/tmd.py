@@ -231,19 +231,13 @@ class TMDConfig(AlgorithmConfig):
                     f"TMD config keys '{key}_p_curgoal', '{key}_p_trajgoal', "
                     f"'{key}_p_randomgoal' must be >= 0 and sum to 1, got {probs}"
                 )
-        workers = self.eval_num_workers
-        counted = isinstance(workers, int) and not isinstance(workers, bool) and workers >= 0
-        if workers != "auto" and not counted:
-            raise ValueError(
-                f"TMD config key 'eval_num_workers' = {workers!r}; allowed: 'auto' or an int >= 0"
-            )
-        envs = self.eval_num_envs
-        if envs != "auto" and not (
-            isinstance(envs, int) and not isinstance(envs, bool) and envs >= 1
-        ):
-            raise ValueError(
-                f"TMD config key 'eval_num_envs' = {envs!r}; allowed: 'auto' or an int >= 1"
-            )
+        for key, minimum in (("eval_num_workers", 0), ("eval_num_envs", 1)):
+            value = getattr(self, key)
+            counted = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+            if value != "auto" and not counted:
+                raise ValueError(
+                    f"TMD config key '{key}' = {value!r}; allowed: 'auto' or an int >= {minimum}"
+                )
         bad_tasks = [t for t in self.eval_task_ids if t not in (1, 2, 3, 4, 5)]
         if bad_tasks or not self.eval_task_ids:
             raise ValueError(
