@@ -341,6 +341,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise_on_failed_trial=False,
     )
     persist_trial_folders(trials)
+    if len(experiments) > 1:
+        print(
+            "suite: trial folders copied to storage; Tune's 'Failed to fetch metrics' "
+            "warning above, if any, refers to them before the copy"
+        )
     rows = collect(trials, labels)
     storage = Path(args.storage).resolve()
     write_curves([storage / name for name in experiments], out)
