@@ -1,0 +1,79 @@
+"""Ground-truth distances on pointmaze grids, to check a learned temporal distance against.
+
+A pointmaze observation is the ball's ``(x, y)``. Taking one observation per free cell (its
+centre), the true shortest-path distance between two cells is the grid BFS distance; TMD's
+``d(s, g)`` should order cell pairs the same way (it is not in steps, so only the ranking is
+compared). On the teleport maze the BFS walks and ignores the teleporters: some cells are
+reachable only through a teleporter (BFS distance -1), and those pairs are left out, so there
+the number is a walking-distance reference, not the optimal stochastic distance.
+
+    centres, steps = maze_cell_distances("pointmaze-teleport-stitch-v0")   # [N, 2], [N, N]
+    rho = distance_rank_correlation(algo.temporal_distance, "pointmaze-medium-navigate-v0")
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+
+def is_pointmaze(env_name: str) -> bool:
+    """Whether ``env_name`` (env or dataset name) is a state-based pointmaze."""
+    return env_name.startswith("pointmaze-")
+
+
+@functools.lru_cache(maxsize=16)
+def maze_cell_distances(env_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(centres [N, 2] float32, steps [N, N] int64)`` over the N free cells of a pointmaze
+    (row-major order): cell centres as observations and their grid BFS distances (-1 where no
+    walking path exists: the teleport maze)."""
+    if not is_pointmaze(env_name):
+        raise ValueError(f"maze_cell_distances needs a pointmaze env, got {env_name!r}")
+    from rllib_tmd.data.generate.pointmaze import MazeLayout
+    from rllib_tmd.envs.ogbench_env import make_inner_env
+
+    env = make_inner_env(env_name)
+    try:
+        layout = MazeLayout.from_env(env)
+    finally:
+        env.close()
+    cells = layout.free_cells()
+    centres = np.asarray([layout.ij_to_xy(c) for c in cells], dtype=np.float32)
+    rows, cols = np.asarray(cells).T
+    steps = np.stack([layout.bfs(c)[0][rows, cols] for c in cells])
+    return centres, steps
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 0..n-1 of a 1-D array, ties sharing their mean rank (as Spearman's rho needs)."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    mean_rank = (starts + ends - 1) / 2.0
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho of two equal-length 1-D arrays (Pearson correlation of average ranks)."""
+    ra, rb = average_ranks(np.ravel(a)), average_ranks(np.ravel(b))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denominator = float(np.sqrt((ra * ra).sum() * (rb * rb).sum()))
+    return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def distance_rank_correlation(distance_fn: Callable[..., np.ndarray], env_name: str) -> float:
+    """Spearman's rho between a learned distance and the BFS distance over all ordered pairs
+    of distinct free cells of a pointmaze that a walking path connects.
+
+    ``distance_fn(obs [N, 2], goals [N, 2], pairwise=True) -> [N, N]``, e.g.
+    ``TMD.temporal_distance``.
+    """
+    centres, steps = maze_cell_distances(env_name)
+    learned = np.asarray(distance_fn(centres, centres, pairwise=True))
+    pairs = ~np.eye(len(centres), dtype=bool) & (steps >= 0)
+    return rank_correlation(learned[pairs], steps[pairs])

@@ -1,0 +1,63 @@
+"""Ground-truth pointmaze distances and the rank correlation a learned distance is scored by."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rllib_tmd.envs.maze_distances import (
+    average_ranks,
+    distance_rank_correlation,
+    is_pointmaze,
+    maze_cell_distances,
+    rank_correlation,
+)
+
+
+def test_medium_maze_cells_and_bfs_distances():
+    centres, steps = maze_cell_distances("pointmaze-medium-navigate-v0")
+    assert centres.shape == (26, 2) and steps.shape == (26, 26)
+    assert (steps == steps.T).all() and (np.diag(steps) == 0).all() and (steps >= 0).all()
+    # neighbouring cells are one BFS step and one maze unit (4.0) apart
+    one_step = steps == 1
+    gaps = np.linalg.norm(centres[:, None] - centres[None], axis=-1)[one_step]
+    assert np.allclose(gaps, 4.0)
+
+
+def test_teleport_maze_has_cells_reachable_only_by_teleporting():
+    _, steps = maze_cell_distances("pointmaze-teleport-stitch-v0")
+    assert (steps == -1).any() and (steps == steps.T).all()
+
+
+def test_average_ranks_share_ties():
+    assert average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [2.5, 0.0, 2.5, 1.0]
+
+
+def test_rank_correlation_is_spearman():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 5, 300).astype(float)  # many ties, as BFS distances have
+    b = a + rng.normal(size=300)
+    ranks_a, ranks_b = average_ranks(a), average_ranks(b)
+    pearson_of_ranks = np.corrcoef(ranks_a, ranks_b)[0, 1]
+    assert rank_correlation(a, b) == pytest.approx(pearson_of_ranks)
+    assert rank_correlation(a, a) == pytest.approx(1.0)
+    assert rank_correlation(a, -a) == pytest.approx(-1.0)
+
+
+def test_a_distance_that_is_the_bfs_distance_scores_one():
+    centres, steps = maze_cell_distances("pointmaze-large-navigate-v0")
+    index = {tuple(c): i for i, c in enumerate(centres)}
+
+    def bfs_distance(obs, goals, pairwise):
+        assert pairwise
+        rows = [index[tuple(o)] for o in obs]
+        cols = [index[tuple(g)] for g in goals]
+        return steps[np.ix_(rows, cols)].astype(float)
+
+    assert distance_rank_correlation(bfs_distance, "pointmaze-large-navigate-v0") == 1.0
+
+
+def test_only_pointmazes_have_grid_distances():
+    assert is_pointmaze("pointmaze-giant-stitch-v0") and not is_pointmaze("scene-play-v0")
+    with pytest.raises(ValueError, match="pointmaze"):
+        maze_cell_distances("scene-play-v0")
