@@ -158,14 +158,21 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot_success(curves: dict[str, list[tuple[int, float]]], path: str | Path) -> Path:
-    """PNG of overall success (%) vs. updates, one line per trial."""
+def plot_success(
+    curves: dict[str, list[tuple[int, float]]],
+    path: str | Path,
+    critic_curves: dict[str, list[tuple[int, float]]] | None = None,
+) -> Path:
+    """PNG of overall success (%) vs. updates, one line per trial; with ``critic_curves``
+    (pointmaze's ``distance_rank_corr_bfs`` per trial) a second panel beside it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    with_critic = any(critic_curves.values()) if critic_curves else False
+    fig, axes = plt.subplots(1, 2 if with_critic else 1, figsize=(11 if with_critic else 6, 4))
+    ax = axes[0] if with_critic else axes
     for trial, points in curves.items():
         if points:
             xs, ys = zip(*points)
@@ -176,15 +183,30 @@ def plot_success(curves: dict[str, list[tuple[int, float]]], path: str | Path) -
     ax.grid(alpha=0.3)
     if curves:
         ax.legend(fontsize="small")
+    if with_critic:
+        critic_ax = axes[1]
+        for trial, points in critic_curves.items():
+            if points:
+                xs, ys = zip(*points)
+                critic_ax.plot(xs, ys, marker="o", label=trial)
+        critic_ax.set_xlabel("gradient updates")
+        critic_ax.set_ylabel("Spearman rho: learned d(s, g) vs. BFS distance")
+        critic_ax.set_ylim(-1, 1)
+        critic_ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
 
 
+#: evaluation key of the critic's rank correlation with BFS distances (pointmaze only)
+CRITIC_KEY = "distance_rank_corr_bfs"
+
+
 def summarize(json_rows: list[dict[str, Any]], out_dir: str | Path) -> dict[str, Path]:
     """Writes ``results.md`` (OGBench score: mean of the last 3 evaluations), ``results.json``
-    and ``success.png`` from per-trial histories.
+    and ``success.png`` (with a panel of ``CRITIC_KEY`` where it was logged) from per-trial
+    histories.
 
     ``json_rows``: one dict per trial with ``trial`` and ``history`` (a list of
     ``{"updates": int, "success/...": float}`` evaluation points).
@@ -192,10 +214,11 @@ def summarize(json_rows: list[dict[str, Any]], out_dir: str | Path) -> dict[str,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = []
-    curves = {}
+    curves, critic = {}, {}
     for row in json_rows:
         evals = [h for h in row["history"] if "success/overall" in h]
         curves[row["trial"]] = [(h["updates"], h["success/overall"]) for h in evals]
+        critic[row["trial"]] = [(h["updates"], h[CRITIC_KEY]) for h in evals if CRITIC_KEY in h]
         updates = row["history"][-1]["updates"] if row["history"] else 0
         final.append({"trial": row["trial"], "updates": updates, **protocol_success(evals)})
     table = results_table(final)
@@ -205,7 +228,7 @@ def summarize(json_rows: list[dict[str, Any]], out_dir: str | Path) -> dict[str,
     )
     (out_dir / "results.md").write_text(table + "\n", encoding="utf-8")
     (out_dir / "results.json").write_text(json.dumps(json_rows, indent=2), encoding="utf-8")
-    png = plot_success(curves, out_dir / "success.png")
+    png = plot_success(curves, out_dir / "success.png", critic)
     return {"table": out_dir / "results.md", "json": out_dir / "results.json", "plot": png}
 
 

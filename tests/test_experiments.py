@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from rllib_tmd.data.generate import supported_datasets
 from rllib_tmd.experiments import (
@@ -272,3 +273,13 @@ def test_protocol_success_averages_the_last_three_evaluations(tmp_path):
     files = summarize([{"trial": "t0", "history": history}], tmp_path)
     table = files["table"].read_text()
     assert "| t0 | 400 | 3 | 40.0 |" in table
+
+
+def test_the_plot_gets_a_critic_panel_where_the_rank_correlation_was_logged(tmp_path):
+    plain = [{"updates": u, "success/overall": 0.5} for u in (100, 200)]
+    with_critic = [{**h, "distance_rank_corr_bfs": 0.6} for h in plain]
+    widths = {}
+    for name, history in (("plain", plain), ("critic", with_critic)):
+        png = summarize([{"trial": "t0", "history": history}], tmp_path / name)["plot"]
+        widths[name] = Image.open(png).size[0]
+    assert widths["critic"] > 1.5 * widths["plain"]  # two panels side by side
