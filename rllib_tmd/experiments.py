@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from rllib_tmd.envs.maze_distances import METRIC_KEY
 from rllib_tmd.tmd.tmd import TMD_KEYS, TMDConfig
 
 SPEC_KEYS = {"run", "config", "stop", "checkpoint_config", "num_samples", "storage_path"}
@@ -199,13 +200,9 @@ def plot_success(
     return Path(path)
 
 
-#: evaluation key of the critic's rank correlation with BFS distances (pointmaze only)
-CRITIC_KEY = "distance_rank_corr_bfs"
-
-
 def summarize(json_rows: list[dict[str, Any]], out_dir: str | Path) -> dict[str, Path]:
     """Writes ``results.md`` (OGBench score: mean of the last 3 evaluations), ``results.json``
-    and ``success.png`` (with a panel of ``CRITIC_KEY`` where it was logged) from per-trial
+    and ``success.png`` (with a panel of ``METRIC_KEY`` where it was logged) from per-trial
     histories.
 
     ``json_rows``: one dict per trial with ``trial`` and ``history`` (a list of
@@ -218,7 +215,7 @@ def summarize(json_rows: list[dict[str, Any]], out_dir: str | Path) -> dict[str,
     for row in json_rows:
         evals = [h for h in row["history"] if "success/overall" in h]
         curves[row["trial"]] = [(h["updates"], h["success/overall"]) for h in evals]
-        critic[row["trial"]] = [(h["updates"], h[CRITIC_KEY]) for h in evals if CRITIC_KEY in h]
+        critic[row["trial"]] = [(h["updates"], h[METRIC_KEY]) for h in evals if METRIC_KEY in h]
         updates = row["history"][-1]["updates"] if row["history"] else 0
         final.append({"trial": row["trial"], "updates": updates, **protocol_success(evals)})
     table = results_table(final)

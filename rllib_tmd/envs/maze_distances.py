@@ -18,6 +18,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+#: evaluation metric name of :func:`distance_rank_correlation` (``result["evaluation"]["ogbench"]``)
+METRIC_KEY = "distance_rank_corr_bfs"
+
 
 def is_pointmaze(env_name: str) -> bool:
     """Whether ``env_name`` (env or dataset name) is a state-based pointmaze."""

@@ -353,14 +353,18 @@ class TMD(Algorithm):
         the learned d(s, g) and the grid BFS distance over the maze's cell centres
         (``rllib_tmd.envs.maze_distances``), a check of the critic that needs no rollout.
         """
-        from rllib_tmd.envs.maze_distances import distance_rank_correlation, is_pointmaze
+        from rllib_tmd.envs.maze_distances import (
+            METRIC_KEY,
+            distance_rank_correlation,
+            is_pointmaze,
+        )
 
         updates = self.metrics.peek(NUM_UPDATES_LIFETIME, default=0)
         if updates < self.config.eval_start_updates:
             return {"env_runners": {}}
         metrics = self.evaluate_ogbench().as_metrics()
         if is_pointmaze(self.config.ogbench_env):
-            metrics["distance_rank_corr_bfs"] = distance_rank_correlation(
+            metrics[METRIC_KEY] = distance_rank_correlation(
                 self.temporal_distance, self.config.ogbench_env
             )
         return {"ogbench": metrics, "env_runners": {}}
