@@ -172,12 +172,15 @@ def draw_ours(path: Path, seed: int, n: int, p_random: float, kind: str, chunk: 
 
 
 def import_authors(impls: Path) -> tuple[Any, Any, Any]:
-    """The authors' ``Dataset``, ``GCDataset`` and TMD ``get_config``."""
-    sys.path.insert(0, str(impls))
-    from agents.tmd import get_config
-    from utils.datasets import Dataset, GCDataset
+    """The authors' ``Dataset``, ``GCDataset`` and TMD ``get_config`` (their agent module is
+    imported, and the checkout checked, by ``authors_side_by_side.import_authors``)."""
+    import importlib
 
-    return Dataset, GCDataset, get_config
+    from authors_side_by_side import import_authors as import_authors_agent
+
+    get_config = import_authors_agent(impls).get_config
+    datasets = importlib.import_module("utils.datasets")
+    return datasets.Dataset, datasets.GCDataset, get_config
 
 
 def data_rows(path: Path, rows: np.ndarray) -> np.ndarray:
