@@ -62,6 +62,9 @@ TMD_TRAINING_DEFAULTS: dict[str, Any] = {
     "cuda_graph": "auto",
     "torch_compile_update": "auto",
     "fused_adam": "auto",
+    # The critic's and the actor's forward + backward side by side on two CUDA streams (they
+    # share no gradients; measured in benchmarks/throughput.py). "auto": on for CUDA learners.
+    "parallel_update_branches": "auto",
     # float32 matmuls on CUDA: "high" = TF32 tensor cores (what JAX does by default on GPUs,
     # so also the authors' code), "highest" = full fp32. "auto" = "high" on CUDA.
     "matmul_precision": "auto",
@@ -92,6 +95,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "cuda_graph": (True, False, "auto"),
     "torch_compile_update": (True, False, "auto"),
     "fused_adam": (True, False, "auto"),
+    "parallel_update_branches": (True, False, "auto"),
     "matmul_precision": ("auto", "high", "highest"),
     "mixed_precision": ("none", "bf16"),
 }

@@ -335,11 +335,12 @@ def test_compiled_update_matches_eager():
     eager_module, compiled_module = make_module(), make_module()
     eager = lean_step(eager_module)
     compiled = lean_step(compiled_module)
-    compiled.terms_fn = fu.CompiledTermsFn(small_terms, backend="aot_eager")
+    fn = fu.CompiledTermsFn(small_terms, backend="aot_eager")
+    compiled.branches = [fu.Branch(fn, keys.TOTAL_LOSS)]
     for i in range(3):
         batch = {k: v[i] for k, v in chunk.items()}
         torch.testing.assert_close(compiled(batch), eager(batch), **FP32)
-    assert compiled.terms_fn.active and compiled.terms_fn.confirmed
+    assert fn.active and fn.confirmed and compiled.compiled
     assert_same_parameters(eager_module, compiled_module)
 
 
@@ -376,13 +377,97 @@ def test_failing_compiled_backward_redoes_the_step_eagerly(caplog):
 
     module, reference = make_module(), make_module()
     step, eager = lean_step(module), lean_step(reference)
-    step.terms_fn = fu.CompiledTermsFn(small_terms, backend="eager")
-    step.terms_fn._compiled = broken_compiled  # stands in for the compiled function
+    fn = fu.CompiledTermsFn(small_terms, backend="eager")
+    fn._compiled = broken_compiled  # stands in for the compiled function
+    step.branches = [fu.Branch(fn, keys.TOTAL_LOSS)]
     batch = {k: v[0] for k, v in random_chunk(1).items()}
     with caplog.at_level(logging.WARNING):
         torch.testing.assert_close(step(batch), eager(batch), **FP32)
-    assert not step.terms_fn.active and "backward failed to compile" in caplog.text
+    assert not fn.active and "backward failed to compile" in caplog.text
     assert_same_parameters(reference, module)  # the step ran once, eagerly
+
+
+# ---- critic and actor as independent branches ----------------------------------------------
+def branch_step(module, parallel: bool = False) -> fu.UpdateStep:
+    step = fu.UpdateStep(
+        tmd_torch_learner.tmd_update_branches(HP), keys.TOTAL_LOSS, parallel=parallel
+    )
+    step.module, step.optimizers = module, [torch.optim.Adam(module.parameters(), lr=1e-3)]
+    return step
+
+
+def test_critic_and_actor_branches_make_the_total_loss_update():
+    """Differentiating the critic's and the actor's totals apart == differentiating their sum:
+    same terms (total included) and parameters after 3 updates."""
+    chunk = random_chunk(3)
+    whole_module, branch_module = make_module(), make_module()
+    whole, branches = lean_step(whole_module), branch_step(branch_module)
+    for i in range(3):
+        batch = {k: v[i] for k, v in chunk.items()}
+        want, got = whole(batch), branches(batch)
+        got_terms = dict(zip(branches.term_names, got))
+        for name, value in zip(whole.term_names, want):
+            torch.testing.assert_close(got_terms[name], value, **FP32, msg=name)
+    assert set(branches.term_names) == set(whole.term_names)
+    assert_same_parameters(whole_module, branch_module)
+
+
+def test_branches_share_no_gradient():
+    """The premise of running them apart: each branch's loss reaches disjoint parameters."""
+    module = make_module()
+    batch = {k: v[0] for k, v in random_chunk(1).items()}
+    reached = []
+    for branch in tmd_torch_learner.tmd_update_branches(HP):
+        module.zero_grad(set_to_none=True)
+        branch.terms_fn(module, batch)[branch.total_key].backward()
+        reached.append({n for n, p in module.named_parameters() if p.grad is not None})
+    critic, actor = reached
+    assert critic and actor and not critic & actor
+    assert all(n.startswith("critic.") for n in critic)
+    assert all(not n.startswith("critic.") for n in actor)
+
+
+def test_parallel_branches_are_a_no_op_off_cuda():
+    module, reference = make_module(), make_module()
+    step, serial = branch_step(module, parallel=True), branch_step(reference)
+    assert not step.uses_streams(torch.device("cpu"))
+    batch = {k: v[0] for k, v in random_chunk(1).items()}
+    torch.testing.assert_close(step(batch), serial(batch), **FP32)
+
+
+def test_a_failing_compiled_branch_alone_falls_back(caplog):
+    """The actor branch's compiled backward fails: the step is redone with that branch eager
+    and the critic branch still compiled; the result is one ordinary update."""
+    module, reference = make_module(), make_module()
+    step, eager = branch_step(module), branch_step(reference)
+    critic, actor = step.branches
+
+    def broken_actor(module, batch):
+        terms = dict(actor.terms_fn(module, batch))
+        terms[keys.ACTOR_LOSS] = FailingBackward.apply(terms[keys.ACTOR_LOSS])
+        return terms
+
+    compiled_critic = fu.CompiledTermsFn(critic.terms_fn, backend="eager")
+    compiled_actor = fu.CompiledTermsFn(actor.terms_fn, backend="eager")
+    compiled_actor._compiled = broken_actor
+    step.branches = [
+        fu.Branch(compiled_critic, keys.CRITIC_LOSS),
+        fu.Branch(compiled_actor, keys.ACTOR_LOSS),
+    ]
+    batch = {k: v[0] for k, v in random_chunk(1).items()}
+    with caplog.at_level(logging.WARNING):
+        torch.testing.assert_close(step(batch), eager(batch), **FP32)
+    assert compiled_critic.active and compiled_critic.confirmed and step.compiled
+    assert not compiled_actor.active and "backward failed to compile" in caplog.text
+    assert_same_parameters(reference, module)
+
+
+def test_an_update_is_a_terms_function_or_branches():
+    assert fu.as_branches(small_terms, "t") == [fu.Branch(small_terms, "t")]
+    with pytest.raises(TypeError, match="sequence of Branch"):
+        fu.as_branches([small_terms], "t")
+    with pytest.raises(TypeError, match="sequence of Branch"):
+        fu.as_branches([], "t")
 
 
 # ---- NaN detection and checkpoints -------------------------------------------------------------
@@ -482,10 +567,31 @@ def test_real_cuda_graph_matches_eager_lean_path(impl):
 
 
 @needs_cuda
+@pytest.mark.parametrize("graph", [False, True])
+def test_real_parallel_branches_match_serial_updates(graph):
+    """Critic and actor on two CUDA streams (eager, and captured as one graph with both
+    streams) == the same branches one after the other."""
+    chunk = {k: v.cuda() for k, v in random_chunk(12).items()}
+    modules = [make_module().cuda() for _ in range(2)]
+    branches = tmd_torch_learner.tmd_update_branches(HP)
+    serial = fu.FastUpdater(branches, keys.TOTAL_LOSS)
+    _, want = run_updater(serial, modules[0], chunk, runs=(5, 7))
+    options = fu.FastUpdateOptions(cuda_graph=graph, parallel_branches=True)
+    parallel = fu.FastUpdater(branches, keys.TOTAL_LOSS, options)
+    _, got = run_updater(parallel, modules[1], chunk, runs=(5, 7))
+    assert parallel.graph_error is None
+    assert parallel.path == ("lean+graph+streams" if graph else "lean+streams")
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert_same_parameters(modules[0], modules[1], rtol=1e-4, atol=1e-5)
+
+
+@needs_cuda
 def test_gpu_learner_runs_the_graph_path(ray_session, tiny_pointmaze):
     config_flags = {"num_gpus_per_learner": 1}
     rllib = build_learner(tiny_pointmaze, fast_update=False, **config_flags)
-    graph = build_learner(tiny_pointmaze, cuda_graph=True, **config_flags)
+    graph = build_learner(
+        tiny_pointmaze, cuda_graph=True, parallel_update_branches=False, **config_flags
+    )
     learner_parts(graph)[0].load_state_dict(learner_parts(rllib)[0].state_dict())
     for _ in range(2):
         out_rllib, out_graph = rllib.run_updates(6), graph.run_updates(6)
@@ -502,5 +608,7 @@ def test_auto_speed_switches_are_on_for_cuda_only():
     config = TMDConfig()  # defaults: graph + compile + fused Adam on CUDA only
     on_cuda = fu.FastUpdateOptions.from_config(config, "cuda")
     assert on_cuda.cuda_graph and on_cuda.torch_compile and on_cuda.fused_adam
+    assert on_cuda.parallel_branches
     on_cpu = fu.FastUpdateOptions.from_config(config, "cpu")
     assert not (on_cpu.cuda_graph or on_cpu.torch_compile or on_cpu.fused_adam)
+    assert not on_cpu.parallel_branches

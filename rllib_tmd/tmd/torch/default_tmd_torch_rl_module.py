@@ -178,7 +178,12 @@ class DefaultTMDTorchRLModule(TorchRLModule):
         return self.critic.head.pairwise(candidates, psi_g), rank * phi_sa.shape[1]
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        """All distances of spec §2–§3 for one batch of ``B`` transitions with goals."""
+        """All distances of spec §2–§3 for one batch of ``B`` transitions with goals: the
+        critic's (:meth:`forward_critic`) and the actor's (:meth:`forward_actor`)."""
+        return {**self.forward_critic(batch), **self.forward_actor(batch)}
+
+    def forward_critic(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The distances of the critic's losses (spec §2). Gradients reach only the critic."""
         obs, actions = batch[OBS], batch[ACTIONS]
         critic, head = self.critic, self.critic.head
         psi_s, psi_g = critic.psi(torch.cat([obs, batch[VALUE_GOALS]])).chunk(2, dim=1)
@@ -191,10 +196,6 @@ class DefaultTMDTorchRLModule(TorchRLModule):
             dist_sa_g_backup = dist_sa_g
         with torch.no_grad():
             dist_next_g = head.pairwise(critic.psi(batch[NEXT_OBS]), psi_g)
-
-        actor_goals = batch[ACTOR_GOALS]
-        mean = self.actor_mean(obs, actor_goals)
-        q_actor = self._frozen_critic_q(obs, mean.clamp(-1.0, 1.0), actor_goals)
         return {
             DIST_CONTRASTIVE: dist_contrastive,
             CONTRASTIVE_OFFSET: offset,
@@ -202,7 +203,16 @@ class DefaultTMDTorchRLModule(TorchRLModule):
             DIST_SA_G_BACKUP: dist_sa_g_backup,
             DIST_NEXT_G: dist_next_g,
             DIST_S_SA: head.elementwise(psi_s, phi_sa),
-            Q_ACTOR: q_actor,
+        }
+
+    def forward_actor(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The policy's outputs and its Q under the frozen critic (spec §3). Gradients reach
+        only the actor (and ``log_std``), so this and :meth:`forward_critic` share no
+        autograd graph and may run (and be differentiated) independently."""
+        obs, actor_goals = batch[OBS], batch[ACTOR_GOALS]
+        mean = self.actor_mean(obs, actor_goals)
+        return {
+            Q_ACTOR: self._frozen_critic_q(obs, mean.clamp(-1.0, 1.0), actor_goals),
             ACTOR_MEAN: mean,
             ACTOR_LOG_STD: self.log_std.expand_as(mean),
         }

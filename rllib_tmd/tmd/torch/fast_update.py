@@ -20,7 +20,11 @@ restore their state as before). This module runs that loop with:
 * optionally (``cuda_graph``) the whole update captured as one CUDA graph
   (:class:`GraphedStep`) that reads its batch from static chunk buffers at a device cursor, so
   that one update costs one ``graph.replay()`` on the host;
-* optionally (``torch_compile``) forward + loss compiled with ``torch.compile``.
+* optionally (``torch_compile``) forward + loss compiled with ``torch.compile``;
+* optionally (``parallel_branches``, CUDA) the update's independent branches -- TMD's critic
+  and actor halves, which share no autograd graph -- run forward and backward side by side on
+  CUDA streams (:class:`Branch`). At TMD's sizes a single branch fills a small part of the
+  GPU, so the two overlap instead of queueing one behind the other.
 
 Nothing here may crash training for a performance reason: a failed capture or compile logs a
 warning and the eager path continues with the next batch.
@@ -59,6 +63,7 @@ class FastUpdateOptions:
     cuda_graph: capture the whole update as one CUDA graph (CUDA only; eager elsewhere).
     torch_compile: ``torch.compile`` forward + loss with ``compile_backend``/``compile_mode``.
     fused_adam: switch the registered Adam optimizer(s) to ``fused=True`` (CUDA only).
+    parallel_branches: run the update's branches on CUDA streams side by side (CUDA only).
     warmup_steps: eager updates (real ones, counted) on a side stream before capturing.
     chunk_bytes / max_chunk: bound on one chunk of pre-sampled batches.
     """
@@ -68,18 +73,23 @@ class FastUpdateOptions:
     compile_backend: str = "inductor"
     compile_mode: str | None = None
     fused_adam: bool = False
+    parallel_branches: bool = False
     warmup_steps: int = DEFAULT_WARMUP_STEPS
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     max_chunk: int = DEFAULT_MAX_CHUNK
 
     @classmethod
     def from_config(cls, config: Any, device: torch.device | str = "cpu") -> FastUpdateOptions:
-        """Options from ``config.cuda_graph``, ``torch_compile_update``, ``fused_adam``;
-        ``"auto"`` means on for a CUDA ``device``, off elsewhere."""
+        """Options from ``config.cuda_graph``, ``torch_compile_update``, ``fused_adam``,
+        ``parallel_update_branches``; ``"auto"`` means on for a CUDA ``device``, off
+        elsewhere."""
         return cls(
             cuda_graph=resolve_auto(getattr(config, "cuda_graph", False), device),
             torch_compile=resolve_auto(getattr(config, "torch_compile_update", False), device),
             fused_adam=resolve_auto(getattr(config, "fused_adam", False), device),
+            parallel_branches=resolve_auto(
+                getattr(config, "parallel_update_branches", False), device
+            ),
         )
 
 
@@ -342,30 +352,56 @@ class CompiledTermsFn:
         self.confirmed = True
 
 
+@dataclasses.dataclass(frozen=True)
+class Branch:
+    """An independent part of an update: ``terms_fn`` computes its terms, and its gradients
+    are those of ``terms[total_key]``.
+
+    The branches of one update must share no autograd graph (each is differentiated on its
+    own) and no parameter that receives a gradient; then differentiating each branch's total
+    gives exactly the gradients of differentiating their sum. TMD's critic and actor halves
+    are such branches (the actor sees the critic with its parameters detached).
+    """
+
+    terms_fn: TermsFn
+    total_key: str
+
+
+class _RedoStep(Exception):
+    """A compiled branch failed in its first backward; the step is redone with it eager."""
+
+
 class UpdateStep:
     """One optimisation step on one batch: ``batch {key: [B, dim]} -> terms [T]`` (detached).
 
-    ``zero_grad(set_to_none) -> terms_fn(module, batch) -> terms[total_key].backward() ->
-    [grad_sync] -> clip -> optimizer.step()`` for each optimizer. ``grad_sync(grads)``
-    (data-parallel learners) averages the gradients in place across learners. ``module`` and
-    ``optimizers`` are set by the caller; ``term_names`` (order of the ``[T]`` output) is fixed
-    by the first call.
+    ``zero_grad(set_to_none) -> for each branch: terms_fn(module, batch),
+    terms[branch.total_key].backward() -> [grad_sync] -> clip -> optimizer.step()`` for each
+    optimizer. ``update`` is one terms function (one branch whose total is ``total_key``) or
+    a sequence of :class:`Branch`; with several, ``total_key`` is added to the terms as the sum
+    of the branch totals. ``parallel`` runs the branches on CUDA streams side by side (a
+    no-op off CUDA or with one branch). ``grad_sync(grads)`` (data-parallel learners)
+    averages the gradients in place across learners. ``module`` and ``optimizers`` are set by
+    the caller; ``term_names`` (order of the ``[T]`` output) is fixed by the first call.
     """
 
     def __init__(
         self,
-        terms_fn: TermsFn,
+        update: TermsFn | Sequence[Branch],
         total_key: str,
         grad_clip: float | None = None,
         grad_clip_by: str = "global_norm",
         grad_sync: Callable[[list[Tensor]], None] | None = None,
+        parallel: bool = False,
     ) -> None:
-        self.terms_fn, self.total_key = terms_fn, total_key
+        self.branches = as_branches(update, total_key)
+        self.total_key = total_key
         self.grad_clip, self.grad_clip_by = grad_clip, grad_clip_by
         self.grad_sync = grad_sync
+        self.parallel = parallel
         self.module: nn.Module | None = None
         self.optimizers: list[torch.optim.Optimizer] = []
         self.term_names: tuple[str, ...] | None = None
+        self._side_streams: list[Any] = []
 
     def __call__(self, batch: Mapping[str, Tensor]) -> Tensor:
         terms = self.compute_gradients(batch)
@@ -395,28 +431,89 @@ class UpdateStep:
         for opt in self.optimizers:
             opt.step()
 
+    @property
+    def compiled(self) -> bool:
+        """Whether some branch runs through ``torch.compile`` (not fallen back to eager)."""
+        return any(
+            isinstance(b.terms_fn, CompiledTermsFn) and b.terms_fn.active for b in self.branches
+        )
+
+    def uses_streams(self, device: torch.device) -> bool:
+        """Whether the branches run side by side on CUDA streams on ``device``."""
+        return self.parallel and len(self.branches) > 1 and device.type == "cuda"
+
     def _zero_grads(self) -> None:
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
 
-    def _forward_backward(self, batch: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
-        """Loss terms with gradients accumulated; a compiled function's first backward
-        failing falls back to eager and redoes this batch."""
-        fn = self.terms_fn
+    def _forward_backward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Every branch's terms with its gradients accumulated, plus the total. A compiled
+        branch whose first backward fails falls back to eager and the batch is redone."""
+        for _ in range(len(self.branches)):
+            try:
+                return self._with_total(self._run_branches(batch))
+            except _RedoStep:
+                self._zero_grads()
+        return self._with_total(self._run_branches(batch))
+
+    def _with_total(self, terms: dict[str, Tensor]) -> dict[str, Tensor]:
+        if self.total_key not in terms:
+            totals = [terms[b.total_key] for b in self.branches]
+            terms[self.total_key] = torch.stack(totals).sum()
+        return terms
+
+    def _run_branches(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Branch 0 on the current stream, the others on side streams forked from it and
+        joined back before returning (so that everything after sees their results)."""
+        device = next(iter(batch.values())).device
+        if not self.uses_streams(device):
+            return {k: v for b in self.branches for k, v in self._run_branch(b, batch).items()}
+        main = torch.cuda.current_stream(device)
+        sides = self._streams(device)
+        terms: dict[str, Tensor] = {}
+        try:
+            terms.update(self._run_branch(self.branches[0], batch))
+            for branch, side in zip(self.branches[1:], sides):
+                side.wait_stream(main)
+                with torch.cuda.stream(side):
+                    terms.update(self._run_branch(branch, batch))
+        finally:
+            for side in sides:
+                main.wait_stream(side)
+        return terms
+
+    def _streams(self, device: torch.device) -> list[Any]:
+        """One side stream per branch but the first, created once per device."""
+        if not self._side_streams or self._side_streams[0].device != device:
+            self._side_streams = [
+                torch.cuda.Stream(device=device) for _ in range(len(self.branches) - 1)
+            ]
+        return self._side_streams
+
+    def _run_branch(self, branch: Branch, batch: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        """One branch's terms, its total differentiated (on the current stream)."""
+        fn = branch.terms_fn
         terms = fn(self.module, batch)
         if not (isinstance(fn, CompiledTermsFn) and fn.on_probation):
-            terms[self.total_key].backward()
+            terms[branch.total_key].backward()
             return terms
         try:
-            terms[self.total_key].backward()
+            terms[branch.total_key].backward()
         except Exception as err:  # e.g. the compiled backward failed to compile
             fn.disable(err)
-            self._zero_grads()
-            terms = fn(self.module, batch)
-            terms[self.total_key].backward()
-            return terms
+            raise _RedoStep from err
         fn.confirm()
         return terms
+
+
+def as_branches(update: TermsFn | Sequence[Branch], total_key: str) -> list[Branch]:
+    """``update`` as a list of branches: one terms function is one branch with ``total_key``."""
+    if callable(update):
+        return [Branch(update, total_key)]
+    branches = list(update)
+    if not branches or not all(isinstance(b, Branch) for b in branches):
+        raise TypeError(f"an update is a terms function or a sequence of Branch, got {update!r}")
+    return branches
 
 
 class GraphedStep:
@@ -579,20 +676,20 @@ class FastUpdater:
     """Runs ``n`` lean updates of one module: CUDA graph replays or eager steps.
 
     Args:
-        terms_fn: ``(module, batch) -> {name: scalar}`` (forward + losses), with
-            ``total_key`` in it.
+        update: ``(module, batch) -> {name: scalar}`` (forward + losses), with ``total_key``
+            in it; or a sequence of independent :class:`Branch` (see :class:`UpdateStep`).
         options: see :class:`FastUpdateOptions`.
         grad_clip, grad_clip_by: RLlib's gradient clipping settings.
 
     :meth:`run` takes the module and its optimizers each call (RLlib may rebuild them on
     restore) and a :class:`ChunkedBatches` source; it writes every update's terms into a
-    :class:`TermHistory`. ``path`` names what ran last: ``"lean"``, ``"lean+graph"``,
-    ``"lean+compile"`` or ``"lean+compile+graph"``.
+    :class:`TermHistory`. ``path`` names what ran last: ``"lean"``, then ``+compile``,
+    ``+graph`` and ``+streams`` (branches side by side) for the speed-ups that were active.
     """
 
     def __init__(
         self,
-        terms_fn: TermsFn,
+        update: TermsFn | Sequence[Branch],
         total_key: str,
         options: FastUpdateOptions | None = None,
         grad_clip: float | None = None,
@@ -600,12 +697,25 @@ class FastUpdater:
         grad_sync: Callable[[list[Tensor]], None] | None = None,
     ) -> None:
         self.options = options or FastUpdateOptions()
-        self._terms_fn: TermsFn = terms_fn
+        branches = as_branches(update, total_key)
         if self.options.torch_compile:
-            self._terms_fn = CompiledTermsFn(
-                terms_fn, self.options.compile_backend, self.options.compile_mode
-            )
-        self.step = UpdateStep(self._terms_fn, total_key, grad_clip, grad_clip_by, grad_sync)
+            branches = [
+                Branch(
+                    CompiledTermsFn(
+                        b.terms_fn, self.options.compile_backend, self.options.compile_mode
+                    ),
+                    b.total_key,
+                )
+                for b in branches
+            ]
+        self.step = UpdateStep(
+            branches,
+            total_key,
+            grad_clip,
+            grad_clip_by,
+            grad_sync,
+            parallel=self.options.parallel_branches,
+        )
         self.graph_error: str | None = None
         self._graphed: GraphedStep | None = None
         self.path = "lean"
@@ -635,12 +745,16 @@ class FastUpdater:
             if use_graph and self.graph_enabled:
                 done = self._graph_chunk(optimizers, batches, chunk, start, history)
             self._eager_chunk(chunk, start, done, history)
-        self.path = self._describe_path()
+        self.path = self._describe_path(device)
 
-    def _describe_path(self) -> str:
-        compiled = isinstance(self._terms_fn, CompiledTermsFn) and self._terms_fn.active
+    def _describe_path(self, device: torch.device) -> str:
         graphed = self._graphed is not None and self._graphed.graph is not None
-        return "lean" + ("+compile" if compiled else "") + ("+graph" if graphed else "")
+        return (
+            "lean"
+            + ("+compile" if self.step.compiled else "")
+            + ("+graph" if graphed else "")
+            + ("+streams" if self.step.uses_streams(device) else "")
+        )
 
     # -- eager -----------------------------------------------------------------------------
     def _eager_chunk(

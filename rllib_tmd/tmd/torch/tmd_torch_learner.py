@@ -32,6 +32,7 @@ from rllib_tmd.tmd.default_tmd_rl_module import (
 from rllib_tmd.tmd.tmd_learner import NonFiniteLossError, TMDLearner, build_learner_sampler
 from rllib_tmd.tmd.torch.distributed import average_gradients_, broadcast_parameters_
 from rllib_tmd.tmd.torch.fast_update import (
+    Branch,
     ChunkedBatches,
     FastUpdater,
     TermHistory,
@@ -160,10 +161,9 @@ def pair_distance_means(dist: Tensor) -> tuple[Tensor, Tensor]:
     return positive, negative / max(b * (b - 1), 1)
 
 
-def tmd_loss_terms(
-    fwd_out: dict[str, Tensor], data_actions: Tensor, hp: dict[str, Any]
-) -> dict[str, Tensor]:
-    """Composes every term; ``hp`` holds latent_dim, gamma, zeta, weights, alpha, etc."""
+def critic_loss_terms(fwd_out: dict[str, Tensor], hp: dict[str, Any]) -> dict[str, Tensor]:
+    """The critic's terms (spec §2) from ``forward_critic``'s distances; ``hp`` holds
+    latent_dim, gamma, zeta, the weights, linex_threshold, diag_backup, divergence."""
     l_nce, accuracy = contrastive_loss(
         fwd_out[DIST_CONTRASTIVE], hp["latent_dim"], fwd_out[CONTRASTIVE_OFFSET]
     )
@@ -179,25 +179,41 @@ def tmd_loss_terms(
     critic = (
         hp["contrastive_weight"] * l_nce + hp["action_invariance_weight"] * l_i + hp["zeta"] * l_t
     )
-    l_actor, q_term, bc_term, mean_abs_q = actor_loss(
-        fwd_out[Q_ACTOR], fwd_out[ACTOR_MEAN], fwd_out[ACTOR_LOG_STD], data_actions, hp["alpha"]
-    )
     positive, negative = pair_distance_means(fwd_out[DIST_SA_G].detach())
     return {
         keys.CONTRASTIVE_LOSS: l_nce,
         keys.ACTION_INVARIANCE_LOSS: l_i,
         keys.TEMPORAL_INVARIANCE_LOSS: l_t,
         keys.CRITIC_LOSS: critic,
-        keys.ACTOR_Q_LOSS: q_term,
-        keys.ACTOR_BC_LOSS: bc_term,
-        keys.ACTOR_LOSS: l_actor,
-        keys.TOTAL_LOSS: critic + l_actor,
         keys.CONTRASTIVE_ACCURACY: accuracy,
         keys.MEAN_DIST_POSITIVE: positive,
         keys.MEAN_DIST_NEGATIVE: negative,
+    }
+
+
+def actor_loss_terms(
+    fwd_out: dict[str, Tensor], data_actions: Tensor, hp: dict[str, Any]
+) -> dict[str, Tensor]:
+    """The actor's terms (spec §3) from ``forward_actor``'s outputs; ``hp["alpha"]``."""
+    l_actor, q_term, bc_term, mean_abs_q = actor_loss(
+        fwd_out[Q_ACTOR], fwd_out[ACTOR_MEAN], fwd_out[ACTOR_LOG_STD], data_actions, hp["alpha"]
+    )
+    return {
+        keys.ACTOR_Q_LOSS: q_term,
+        keys.ACTOR_BC_LOSS: bc_term,
+        keys.ACTOR_LOSS: l_actor,
         keys.MEAN_ABS_Q: mean_abs_q,
         keys.ACTOR_ACTION_MSE: action_mse(fwd_out[ACTOR_MEAN], data_actions),
     }
+
+
+def tmd_loss_terms(
+    fwd_out: dict[str, Tensor], data_actions: Tensor, hp: dict[str, Any]
+) -> dict[str, Tensor]:
+    """Every term of one update: the critic's, the actor's and their sum ``total_loss``."""
+    terms = {**critic_loss_terms(fwd_out, hp), **actor_loss_terms(fwd_out, data_actions, hp)}
+    terms[keys.TOTAL_LOSS] = terms[keys.CRITIC_LOSS] + terms[keys.ACTOR_LOSS]
+    return terms
 
 
 def forward_loss_terms(
@@ -205,6 +221,32 @@ def forward_loss_terms(
 ) -> dict[str, Tensor]:
     """``module.forward_train(batch)`` and every loss term of it (the lean path's update)."""
     return tmd_loss_terms(module.forward_train(batch), batch[ACTIONS], hp)
+
+
+def critic_branch_terms(
+    module: torch.nn.Module, batch: dict[str, Tensor], hp: dict[str, Any]
+) -> dict[str, Tensor]:
+    """The critic half of an update (``forward_critic`` and its terms): differentiating
+    ``critic_loss`` gives the critic's gradients, as the total loss does."""
+    return critic_loss_terms(module.forward_critic(batch), hp)
+
+
+def actor_branch_terms(
+    module: torch.nn.Module, batch: dict[str, Tensor], hp: dict[str, Any]
+) -> dict[str, Tensor]:
+    """The actor half of an update (``forward_actor`` and its terms): differentiating
+    ``actor_loss`` gives the actor's gradients, as the total loss does."""
+    return actor_loss_terms(module.forward_actor(batch), batch[ACTIONS], hp)
+
+
+def tmd_update_branches(hp: dict[str, Any]) -> list[Branch]:
+    """TMD's update as two independent branches, critic first (it holds the data-parallel
+    collectives, so they stay on the update's own stream): their totals' gradients are the
+    total loss's."""
+    return [
+        Branch(functools.partial(critic_branch_terms, hp=hp), keys.CRITIC_LOSS),
+        Branch(functools.partial(actor_branch_terms, hp=hp), keys.ACTOR_LOSS),
+    ]
 
 
 def loss_hyperparameters(config: Any) -> dict[str, Any]:
@@ -293,7 +335,7 @@ class TMDTorchLearner(TMDLearner, TorchLearner):
             logger.info("TMD learner uses RLlib's update path: %s", blocker)
             return None
         return FastUpdater(
-            functools.partial(forward_loss_terms, hp=self._hp),
+            tmd_update_branches(self._hp),
             keys.TOTAL_LOSS,
             options_for_learner(self.config, self._device),
             grad_clip=self.config.grad_clip,
