@@ -12,8 +12,8 @@ Implementations (``impl`` in the results; config flags in ``IMPLS``):
 * diagnostics (``--impls``): ``fused_fp32`` (fused without TF32), ``lean`` (fused MRN + lean
   loop, eager), ``rllib_fused`` (fused MRN through ``Learner._update``), ``fused_nocompile``
   (fused without ``torch.compile``), ``fused_serial`` (fused with the critic's and the actor's
-  halves of the update one after the other on one CUDA stream) and ``fused_bf16`` (fused with the MLPs' hidden layers in
-  bf16, ``mixed_precision="bf16"``).
+  halves of the update one after the other on one CUDA stream) and ``fused_bf16`` (fused
+  with the MLPs' hidden layers in bf16, ``mixed_precision="bf16"``).
 
 Each (impl, B) cell builds a fresh learner (so peak memory is per cell), runs warm-up updates
 (Triton compiles, graph capture), then times ``run_updates(n)`` calls (each ends with the one
