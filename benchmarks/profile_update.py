@@ -3,8 +3,9 @@
     python benchmarks/profile_update.py --batch-size 512 --out profile.txt
 
 Prints (and writes) the kernels sorted by total CUDA time for ``--updates`` updates after a
-warm-up, plus the per-update total. Diagnostic only; the numbers to report come from
-``benchmarks/throughput.py``.
+warm-up, plus the per-update total and the per-update GPU busy time (the union of the kernels'
+intervals: less than the total where kernels overlap, e.g. on the parallel branches' streams).
+Diagnostic only; the numbers to report come from ``benchmarks/throughput.py``.
 """
 
 from __future__ import annotations
@@ -49,14 +50,31 @@ def main() -> None:
     table = prof.key_averages().table(sort_by="self_device_time_total", row_limit=args.rows)
     events = [e for e in prof.key_averages() if e.device_type == torch.autograd.DeviceType.CUDA]
     total_us = sum(e.self_device_time_total for e in events)
+    busy_us = busy_time_us(prof)
     summary = (
         f"B={args.batch_size} mode={args.mode} set={args.set}: "
-        f"{total_us / args.updates / 1e3:.3f} ms of kernel time per update"
+        f"{total_us / args.updates / 1e3:.3f} ms of kernel time per update, GPU busy "
+        f"{busy_us / args.updates / 1e3:.3f} ms per update"
     )
     text = f"{summary}\n{table}\n{summary}\n"
     print(text)
     if args.out:
         Path(args.out).write_text(text)
+
+
+def busy_time_us(prof: torch.profiler.profile) -> float:
+    """Length of the union of every CUDA kernel's ``[start, end]`` interval, in us."""
+    spans = sorted(
+        (e.time_range.start, e.time_range.end)
+        for e in prof.events()
+        if e.device_type == torch.autograd.DeviceType.CUDA
+    )
+    busy, reach = 0.0, float("-inf")
+    for start, end in spans:
+        if end > reach:
+            busy += end - max(start, reach)
+            reach = end
+    return busy
 
 
 if __name__ == "__main__":

@@ -470,11 +470,12 @@ class UpdateStep:
             return {k: v for b in self.branches for k, v in self._run_branch(b, batch).items()}
         main = torch.cuda.current_stream(device)
         sides = self._streams(device)
+        for side in sides:  # fork before anything is queued, so no branch waits for another
+            side.wait_stream(main)
         terms: dict[str, Tensor] = {}
         try:
             terms.update(self._run_branch(self.branches[0], batch))
             for branch, side in zip(self.branches[1:], sides):
-                side.wait_stream(main)
                 with torch.cuda.stream(side):
                     terms.update(self._run_branch(branch, batch))
         finally:
