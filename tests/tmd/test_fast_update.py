@@ -589,13 +589,11 @@ def test_real_parallel_branches_match_serial_updates(graph):
 def test_gpu_learner_runs_the_graph_path(ray_session, tiny_pointmaze):
     config_flags = {"num_gpus_per_learner": 1}
     rllib = build_learner(tiny_pointmaze, fast_update=False, **config_flags)
-    graph = build_learner(
-        tiny_pointmaze, cuda_graph=True, parallel_update_branches=False, **config_flags
-    )
+    graph = build_learner(tiny_pointmaze, **config_flags)  # the CUDA defaults
     learner_parts(graph)[0].load_state_dict(learner_parts(rllib)[0].state_dict())
     for _ in range(2):
         out_rllib, out_graph = rllib.run_updates(6), graph.run_updates(6)
-    assert graph.update_path == "lean+graph", graph._fast_updater.graph_error
+    assert graph.update_path == "lean+compile+graph+streams", graph._fast_updater.graph_error
     got = out_graph[DEFAULT_MODULE_ID][keys.TOTAL_LOSS].peek()
     assert got == pytest.approx(out_rllib[DEFAULT_MODULE_ID][keys.TOTAL_LOSS].peek(), rel=1e-3)
     assert_same_parameters(learner_parts(rllib)[0], learner_parts(graph)[0], rtol=1e-3, atol=1e-4)
