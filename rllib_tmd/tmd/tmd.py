@@ -63,7 +63,8 @@ TMD_TRAINING_DEFAULTS: dict[str, Any] = {
     "torch_compile_update": "auto",
     "fused_adam": "auto",
     # The critic's and the actor's forward + backward side by side on two CUDA streams (they
-    # share no gradients; measured in benchmarks/throughput.py). "auto": on for CUDA learners.
+    # share no gradients; measured in benchmarks/throughput.py). "auto": on for CUDA learners
+    # with train_batch_size_per_learner <= 2048 (faster there, slower at 8192).
     "parallel_update_branches": "auto",
     # float32 matmuls on CUDA: "high" = TF32 tensor cores (what JAX does by default on GPUs,
     # so also the authors' code), "highest" = full fp32. "auto" = "high" on CUDA.

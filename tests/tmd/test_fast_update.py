@@ -462,6 +462,14 @@ def test_a_failing_compiled_branch_alone_falls_back(caplog):
     assert_same_parameters(reference, module)
 
 
+def test_data_parallel_learners_keep_branches_in_series():
+    options = fu.FastUpdateOptions(parallel_branches=True)
+    branches = tmd_torch_learner.tmd_update_branches(HP)
+    assert fu.FastUpdater(branches, keys.TOTAL_LOSS, options).step.parallel
+    synced = fu.FastUpdater(branches, keys.TOTAL_LOSS, options, grad_sync=halve_)
+    assert not synced.step.parallel
+
+
 def test_an_update_is_a_terms_function_or_branches():
     assert fu.as_branches(small_terms, "t") == [fu.Branch(small_terms, "t")]
     with pytest.raises(TypeError, match="sequence of Branch"):
@@ -610,3 +618,7 @@ def test_auto_speed_switches_are_on_for_cuda_only():
     on_cpu = fu.FastUpdateOptions.from_config(config, "cpu")
     assert not (on_cpu.cuda_graph or on_cpu.torch_compile or on_cpu.fused_adam)
     assert not on_cpu.parallel_branches
+    big = TMDConfig().training(train_batch_size_per_learner=fu.PARALLEL_BRANCHES_MAX_BATCH * 2)
+    assert not fu.FastUpdateOptions.from_config(big, "cuda").parallel_branches
+    big.parallel_update_branches = True  # an explicit True is obeyed at any batch size
+    assert fu.FastUpdateOptions.from_config(big, "cuda").parallel_branches

@@ -53,6 +53,10 @@ DEFAULT_MAX_CHUNK = 1024  # at most this many batches per chunk
 DEFAULT_WARMUP_STEPS = 3  # eager updates on a side stream before a CUDA graph capture
 GRAD_CLIP_MODES = ("value", "norm", "global_norm")
 _NORM_NAN_BOUND = 10e8  # RLlib's nan_to_num bound for gradient norms
+# Largest batch for which parallel_branches="auto" runs the branches side by side. On one H100
+# (benchmarks/results/streams-h100) streams gave +14 % at B = 512, +7 % at 1024, +2.5 % at
+# 2048, and 11.2 vs 13.4 updates/s (serial, another run) at 8192.
+PARALLEL_BRANCHES_MAX_BATCH = 2048
 
 
 # ---- options and eligibility -----------------------------------------------------------------
@@ -82,13 +86,15 @@ class FastUpdateOptions:
     def from_config(cls, config: Any, device: torch.device | str = "cpu") -> FastUpdateOptions:
         """Options from ``config.cuda_graph``, ``torch_compile_update``, ``fused_adam``,
         ``parallel_update_branches``; ``"auto"`` means on for a CUDA ``device``, off
-        elsewhere."""
+        elsewhere (parallel branches: and only up to ``PARALLEL_BRANCHES_MAX_BATCH``)."""
         return cls(
             cuda_graph=resolve_auto(getattr(config, "cuda_graph", False), device),
             torch_compile=resolve_auto(getattr(config, "torch_compile_update", False), device),
             fused_adam=resolve_auto(getattr(config, "fused_adam", False), device),
-            parallel_branches=resolve_auto(
-                getattr(config, "parallel_update_branches", False), device
+            parallel_branches=resolve_parallel_branches(
+                getattr(config, "parallel_update_branches", False),
+                device,
+                getattr(config, "train_batch_size_per_learner", None) or 0,
             ),
         )
 
@@ -102,6 +108,16 @@ def resolve_auto(value: bool | str, device: torch.device | str) -> bool:
     """A CUDA-only speed switch: ``"auto"`` -> on iff ``device`` is CUDA; else ``bool(value)``."""
     if value == "auto":
         return torch.device(device).type == "cuda"
+    return bool(value)
+
+
+def resolve_parallel_branches(
+    value: bool | str, device: torch.device | str, batch_size: int
+) -> bool:
+    """``parallel_update_branches``: ``"auto"`` -> on for CUDA up to
+    ``PARALLEL_BRANCHES_MAX_BATCH``; else ``bool(value)``."""
+    if value == "auto":
+        return resolve_auto(value, device) and batch_size <= PARALLEL_BRANCHES_MAX_BATCH
     return bool(value)
 
 
@@ -715,7 +731,9 @@ class FastUpdater:
             grad_clip,
             grad_clip_by,
             grad_sync,
-            parallel=self.options.parallel_branches,
+            # Data-parallel learners keep the branches in series: streams there (beside the
+            # all-gather of global negatives) have not been run on several GPUs yet.
+            parallel=self.options.parallel_branches and grad_sync is None,
         )
         self.graph_error: str | None = None
         self._graphed: GraphedStep | None = None
