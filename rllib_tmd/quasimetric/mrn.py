@@ -40,9 +40,10 @@ def split_widths(latent_dim: int, num_components: int, variant: str) -> tuple[in
     return width // 2, width // 2
 
 
+@torch.compiler.disable
 def _fused_pairwise(x: Tensor, y: Tensor, num_components: int, max_dim: int, eps: float) -> Tensor:
-    """The fused Triton kernels (torch custom operators: ``torch.compile`` keeps them in its
-    graph and compiles the layout work around them)."""
+    """The fused Triton kernels, kept out of ``torch.compile`` graphs (they run as they are;
+    the compiled code around them is split at this call)."""
     return fused.mrn_pairwise_fused(x, y, num_components=num_components, max_dim=max_dim, eps=eps)
 
 

@@ -21,13 +21,12 @@ contiguous load. No kernel ever holds more than one tile of pairs:
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from rllib_tmd.quasimetric._common import center_pair, check_pairwise_inputs, component_width
 from rllib_tmd.quasimetric.fused import check_dtype_and_device, sm_count
@@ -167,10 +166,9 @@ def _mrn_bwd_kernel(
     BLOCK_OWN: tl.constexpr,
     SUB_ROWS: tl.constexpr,
 ):
-    """d_own[s, e, component k, :, cols] = sum over one range s of "other" rows of pair
-    gradients.
+    """d_own[s, e, cols, component k] = sum over one range s of "other" rows of pair gradients.
 
-    grad: [E, N_OTHER, N_OWN]; arg: [E, K, N_OTHER, N_OWN]; d_own: [splits, E, K, W, N_OWN].
+    grad: [E, N_OTHER, N_OWN]; arg: [E, K, N_OTHER, N_OWN]; d_own: [splits, E, N_OWN, K*W].
     ``SIGN`` is the derivative of x - y with respect to the own side (+1 for x, -1 for y).
     """
     e = tl.program_id(2).to(tl.int64)
@@ -231,17 +229,17 @@ def _mrn_bwd_kernel(
             w = tl.where(sq >= 0.0, g / tl.sqrt(tl.maximum(sq, 0.0) + eps), 0.0)
             w_colsum += tl.sum(w, axis=0)
             d_dot_t += tl.dot(tl.trans(other_l2), w, input_precision=DOT_PRECISION)
-    # component-major, like the inputs: d_own[s, e, k, w, col], contiguous along the columns
-    d_own_k = d_own_ptr + ((split * tl.num_programs(2) + e) * K + k) * W * N_OWN
+    d_own_at = d_own_ptr + (split * tl.num_programs(2) + e) * N_OWN * (K * W)
+    d_col = d_own_at + cols[None, :] * (K * W) + k * W
     tl.store(
-        d_own_k + hm[:, None] * N_OWN + cols[None, :],
+        d_col + hm[:, None],
         (SIGN * d_max_t).to(d_own_ptr.dtype.element_ty),
         mask=(hm < HM)[:, None] & col_ok[None, :],
     )
     if HL > 0:
         d_l2_t = own_l2_t * w_colsum[None, :] - d_dot_t
         tl.store(
-            d_own_k + (HM + j)[:, None] * N_OWN + cols[None, :],
+            d_col + HM + j[:, None],
             d_l2_t.to(d_own_ptr.dtype.element_ty),
             mask=j_ok[:, None] & col_ok[None, :],
         )
@@ -300,27 +298,20 @@ def _check_fused_inputs(x: Tensor, y: Tensor, num_components: int, max_dim: int)
     return width
 
 
-def forward_split(xt: Tensor, yt: Tensor, config: MRNKernelConfig) -> int:
-    """Programs per member that share the K components in the forward (its partial sums)."""
-    e, k, _, b = xt.shape
-    tiles = triton.cdiv(b, config.block_b) * triton.cdiv(yt.shape[-1], config.block_c) * e
-    return _forward_k_split(tiles, k, _fill_target(xt.device, config), config)
-
-
 def mrn_forward(
     xt: Tensor, yt: Tensor, eps: float, max_dim: int, save_argmax: bool, config: MRNKernelConfig
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Launch: xt [E, K, W, B], yt [E, K, W, C] -> (partial sums [S, E, B, C], arg, arg_t).
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Launch: xt [E, K, W, B], yt [E, K, W, C] -> (out [E, B, C], arg, arg_t).
 
-    The distance is the sum of the ``S = forward_split(...)`` partials (float32 when S > 1).
-    arg: uint8 [E, K, B, C] and arg_t: uint8 [E, K, C, B] when ``save_argmax``, else empty.
+    arg: uint8 [E, K, B, C] and arg_t: uint8 [E, K, C, B] when ``save_argmax``, else None.
     """
     e, k, w, b = xt.shape
     c = yt.shape[-1]
-    k_split = forward_split(xt, yt, config)
+    tiles = triton.cdiv(b, config.block_b) * triton.cdiv(c, config.block_c) * e
+    k_split = _forward_k_split(tiles, k, _fill_target(xt.device, config), config)
     out_dtype = xt.dtype if k_split == 1 else torch.float32
     out = torch.empty((k_split, e, b, c), device=xt.device, dtype=out_dtype)
-    arg, arg_t = (xt.new_empty((0,), dtype=torch.uint8) for _ in range(2))  # distinct outputs
+    arg = arg_t = None
     if save_argmax:
         arg = torch.empty((e, k, b, c), device=xt.device, dtype=torch.uint8)
         arg_t = torch.empty((e, k, c, b), device=xt.device, dtype=torch.uint8)
@@ -331,27 +322,9 @@ def mrn_forward(
         SAVE_ARGMAX=save_argmax, DOT_PRECISION=config.dot_precision,
         BLOCK_B=config.block_b, BLOCK_C=config.block_c, num_warps=config.num_warps,
     )  # fmt: skip
-    return out, arg, arg_t
-
-
-def _check_sub_rows(config: MRNKernelConfig) -> None:
-    sub = config.bwd_sub_rows
-    if sub and (sub & (sub - 1) or config.bwd_block_other % sub):
-        raise ValueError(
-            f"bwd_sub_rows={sub} must be 0 or a power of two dividing "
-            f"bwd_block_other={config.bwd_block_other}"
-        )
-
-
-def backward_split(own_t: Tensor, other_t: Tensor, config: MRNKernelConfig) -> tuple[int, int]:
-    """(ranges the reduced side is cut into, tiles of it per range) for one backward side."""
-    e, k, _, n = own_t.shape
-    own_tiles = triton.cdiv(n, config.bwd_block_own)
-    other_tiles = triton.cdiv(other_t.shape[-1], config.bwd_block_other)
-    want = _fill_target(own_t.device, config)
-    split = _backward_split(own_tiles * k * e, other_tiles, want, config)
-    tiles_per_split = triton.cdiv(other_tiles, split)
-    return triton.cdiv(other_tiles, tiles_per_split), tiles_per_split
+    if k_split == 1:
+        return out[0], arg, arg_t
+    return out.sum(dim=0).to(xt.dtype), arg, arg_t
 
 
 def mrn_backward_side(
@@ -364,18 +337,27 @@ def mrn_backward_side(
     sign: float,
     config: MRNKernelConfig,
 ) -> Tensor:
-    """Partial gradients of one side: own_t [E, K, W, N], grad [E, M, N], arg [E, K, M, N]
-    -> [S, E, K, W, N] (component-major like ``own_t``; the gradient is their sum).
+    """Gradient for one side: own_t [E, K, W, N], grad [E, M, N], arg [E, K, M, N] -> [E, N, D].
 
     ``other_t`` is [E, K, W, M]; ``sign`` is +1 for x and -1 for y.
     """
-    _check_sub_rows(config)
     e, k, w, n = own_t.shape
     m = other_t.shape[-1]
-    split, tiles_per_split = backward_split(own_t, other_t, config)
+    sub = config.bwd_sub_rows
+    if sub and (sub & (sub - 1) or config.bwd_block_other % sub):
+        raise ValueError(
+            f"bwd_sub_rows={sub} must be 0 or a power of two dividing "
+            f"bwd_block_other={config.bwd_block_other}"
+        )
+    own_tiles = triton.cdiv(n, config.bwd_block_own)
+    other_tiles = triton.cdiv(m, config.bwd_block_other)
+    want = _fill_target(own_t.device, config)
+    split = _backward_split(own_tiles * k * e, other_tiles, want, config)
+    tiles_per_split = triton.cdiv(other_tiles, split)
+    split = triton.cdiv(other_tiles, tiles_per_split)
     part_dtype = own_t.dtype if split == 1 else torch.float32
-    d_own = torch.empty((split, e, k, w, n), device=own_t.device, dtype=part_dtype)
-    grid = (triton.cdiv(n, config.bwd_block_own), k * split, e)
+    d_own = torch.empty((split, e, n, k * w), device=own_t.device, dtype=part_dtype)
+    grid = (own_tiles, k * split, e)
     _mrn_bwd_kernel[grid](
         own_t, other_t, grad, arg, d_own, m, n, tiles_per_split, eps,
         SIGN=sign, K=k, W=w, HM=max_dim, HM_PAD=_pad(max_dim), HL=w - max_dim,
@@ -383,93 +365,40 @@ def mrn_backward_side(
         BLOCK_OTHER=config.bwd_block_other, BLOCK_OWN=config.bwd_block_own,
         SUB_ROWS=config.bwd_sub_rows, num_warps=config.bwd_num_warps,
     )  # fmt: skip
-    return d_own
+    if split == 1:
+        return d_own[0]
+    return d_own.sum(dim=0).to(own_t.dtype)
 
 
-# ---- torch operators -------------------------------------------------------------------------
-# The kernels are registered as torch custom operators so that ``torch.compile`` keeps them in
-# its graph as opaque calls (no graph break) and compiles the work around them: the centring
-# and component-major layout of the inputs, the sums of the partials, the transposed gradient.
-@torch.compiler.assume_constant_result  # run as it is while tracing; json is not traceable
-def config_text(config: MRNKernelConfig) -> str:
-    """A kernel config as the string argument of the operators."""
-    return json.dumps(dataclasses.asdict(config), sort_keys=True)
+class MRNPairwiseFunction(torch.autograd.Function):
+    """Autograd wrapper: (x [E, B, D], y [E, C, D]) -> [E, B, C]."""
 
+    @staticmethod
+    def forward(ctx, x, y, num_components, max_dim, eps, config):
+        # Centre in float32 so that bf16/fp16 inputs lose nothing before the kernels.
+        xc, yc = center_pair(x.float(), y.float())
+        xt = _component_major(xc, num_components)
+        yt = _component_major(yc, num_components)
+        need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        out, arg, arg_t = mrn_forward(xt, yt, eps, max_dim, any(need), config)
+        if any(need):
+            ctx.save_for_backward(xt, yt, arg, arg_t)
+        ctx.setup = (max_dim, eps, config, need, x.dtype)
+        return out.to(x.dtype)
 
-@functools.cache
-def config_from_text(text: str) -> MRNKernelConfig:
-    return MRNKernelConfig(**json.loads(text))
-
-
-@torch.library.custom_op("rllib_tmd::mrn_pairwise_partials", mutates_args=())
-def _mrn_forward_op(
-    xt: Tensor, yt: Tensor, eps: float, max_dim: int, save_argmax: bool, config: str
-) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`mrn_forward` as an operator."""
-    return mrn_forward(xt, yt, eps, max_dim, save_argmax, config_from_text(config))
-
-
-@_mrn_forward_op.register_fake
-def _(xt, yt, eps, max_dim, save_argmax, config):
-    cfg = config_from_text(config)
-    e, k, _, b = xt.shape
-    c = yt.shape[-1]
-    split = forward_split(xt, yt, cfg)
-    out = xt.new_empty((split, e, b, c), dtype=xt.dtype if split == 1 else torch.float32)
-    if not save_argmax:
-        empty = xt.new_empty((0,), dtype=torch.uint8)
-        return out, empty, empty.clone()
-    arg = xt.new_empty((e, k, b, c), dtype=torch.uint8)
-    return out, arg, xt.new_empty((e, k, c, b), dtype=torch.uint8)
-
-
-@torch.library.custom_op("rllib_tmd::mrn_grad_partials", mutates_args=())
-def _mrn_backward_op(
-    own_t: Tensor,
-    other_t: Tensor,
-    grad: Tensor,
-    arg: Tensor,
-    eps: float,
-    max_dim: int,
-    sign: float,
-    config: str,
-) -> Tensor:
-    """:func:`mrn_backward_side` as an operator."""
-    cfg = config_from_text(config)
-    return mrn_backward_side(own_t, other_t, grad, arg, eps, max_dim, sign, cfg)
-
-
-@_mrn_backward_op.register_fake
-def _(own_t, other_t, grad, arg, eps, max_dim, sign, config):
-    split, _ = backward_split(own_t, other_t, config_from_text(config))
-    dtype = own_t.dtype if split == 1 else torch.float32
-    return own_t.new_empty((split, *own_t.shape), dtype=dtype)
-
-
-def _forward_setup(ctx, inputs, output) -> None:
-    xt, yt, eps, max_dim, _, config = inputs
-    _, arg, arg_t = output
-    ctx.save_for_backward(xt, yt, arg, arg_t)
-    ctx.setup = (eps, max_dim, config)
-
-
-def _forward_backward(ctx, grad_partials, _grad_arg, _grad_arg_t):
-    """Every partial's gradient is the distance's: ``grad_partials[0]`` ([E, B, C])."""
-    xt, yt, arg, arg_t = ctx.saved_tensors
-    eps, max_dim, config = ctx.setup
-    grad = grad_partials[0]
-    dxt = dyt = None
-    if ctx.needs_input_grad[0]:
-        grad_t = grad.transpose(1, 2).contiguous()
-        parts = _mrn_backward_op(xt, yt, grad_t, arg_t, eps, max_dim, 1.0, config)
-        dxt = parts.sum(dim=0).to(xt.dtype)
-    if ctx.needs_input_grad[1]:
-        parts = _mrn_backward_op(yt, xt, grad.contiguous(), arg, eps, max_dim, -1.0, config)
-        dyt = parts.sum(dim=0).to(yt.dtype)
-    return dxt, dyt, None, None, None, None
-
-
-_mrn_forward_op.register_autograd(_forward_backward, setup_context=_forward_setup)
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        xt, yt, arg, arg_t = ctx.saved_tensors
+        max_dim, eps, config, need, dtype = ctx.setup
+        dx = dy = None
+        if need[0]:
+            grad_t = grad_out.transpose(1, 2).contiguous()
+            dx = mrn_backward_side(xt, yt, grad_t, arg_t, eps, max_dim, 1.0, config).to(dtype)
+        if need[1]:
+            grad = grad_out.contiguous()
+            dy = mrn_backward_side(yt, xt, grad, arg, eps, max_dim, -1.0, config).to(dtype)
+        return dx, dy, None, None, None, None
 
 
 def mrn_pairwise_triton(
@@ -481,17 +410,6 @@ def mrn_pairwise_triton(
     eps: float = 1e-6,
     config: MRNKernelConfig | None = None,
 ) -> Tensor:
-    """Fused pairwise MRN: x [E, B, D], y [E, C, D] -> [E, B, C], differentiable once.
-
-    Centring (in float32, so that bf16/fp16 inputs lose nothing before the kernels) and the
-    component-major layout are plain torch, differentiated by autograd.
-    """
+    """Fused pairwise MRN: x [E, B, D], y [E, C, D] -> [E, B, C], differentiable once."""
     _check_fused_inputs(x, y, num_components, max_dim)
-    _check_sub_rows(config or DEFAULT_CONFIG)
-    xc, yc = center_pair(x.float(), y.float())
-    xt = _component_major(xc, num_components)
-    yt = _component_major(yc, num_components)
-    save_argmax = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)
-    text = config_text(config or DEFAULT_CONFIG)
-    partials, _, _ = _mrn_forward_op(xt, yt, eps, max_dim, save_argmax, text)
-    return partials.sum(dim=0).to(x.dtype)
+    return MRNPairwiseFunction.apply(x, y, num_components, max_dim, eps, config or DEFAULT_CONFIG)
