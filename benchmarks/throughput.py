@@ -12,8 +12,9 @@ Implementations (``impl`` in the results; config flags in ``IMPLS``):
 * diagnostics (``--impls``): ``fused_fp32`` (fused without TF32), ``lean`` (fused MRN + lean
   loop, eager), ``rllib_fused`` (fused MRN through ``Learner._update``), ``fused_nocompile``
   (fused without ``torch.compile``), ``fused_serial`` (fused with the critic's and the actor's
-  halves of the update one after the other on one CUDA stream) and ``fused_bf16`` (fused
-  with the MLPs' hidden layers in bf16, ``mixed_precision="bf16"``).
+  halves of the update one after the other on one CUDA stream), ``fused_autotune`` (fused,
+  compiled with ``mode="max-autotune-no-cudagraphs"``) and ``fused_bf16`` (fused with the
+  MLPs' hidden layers in bf16, ``mixed_precision="bf16"``).
 
 Each (impl, B) cell builds a fresh learner (so peak memory is per cell), runs warm-up updates
 (Triton compiles, graph capture), then times ``run_updates(n)`` calls (each ends with the one
@@ -68,6 +69,7 @@ IMPLS: dict[str, dict] = {
     "fused": {},  # the defaults: graph + torch.compile + fused Adam + TF32 on CUDA
     "fused_nocompile": {"torch_compile_update": False},
     "fused_serial": {"parallel_update_branches": False},  # critic, then actor, on one stream
+    "fused_autotune": {"torch_compile_mode": "max-autotune-no-cudagraphs"},
     "fused_bf16": {"mixed_precision": "bf16"},  # hidden layers bf16, latents/losses float32
 }
 NUMERICS_IMPLS = ("fused_fp32", "fused", "fused_bf16")  # compared with "reference"

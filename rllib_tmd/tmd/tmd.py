@@ -62,6 +62,10 @@ TMD_TRAINING_DEFAULTS: dict[str, Any] = {
     "cuda_graph": "auto",
     "torch_compile_update": "auto",
     "fused_adam": "auto",
+    # torch.compile mode of the update: "default", or "max-autotune-no-cudagraphs" (Triton GEMM
+    # templates autotuned per shape; compiling takes minutes). Modes with their own CUDA graphs
+    # ("reduce-overhead") are not offered: cuda_graph captures the whole update already.
+    "torch_compile_mode": "default",
     # The critic's and the actor's forward + backward side by side on two CUDA streams (they
     # share no gradients; measured in benchmarks/throughput.py). "auto": on for CUDA learners
     # with train_batch_size_per_learner <= 2048 (faster there, slower at 8192).
@@ -97,6 +101,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "torch_compile_update": (True, False, "auto"),
     "fused_adam": (True, False, "auto"),
     "parallel_update_branches": (True, False, "auto"),
+    "torch_compile_mode": ("default", "max-autotune-no-cudagraphs"),
     "matmul_precision": ("auto", "high", "highest"),
     "mixed_precision": ("none", "bf16"),
 }

@@ -46,6 +46,8 @@ def test_known_keys_in_a_config_dict_are_accepted():
         ("eval_task_ids", (0, 6), r"'eval_task_ids'.*1..5"),
         ("matmul_precision", "tf16", r"'matmul_precision'.*'auto', 'high', 'highest'"),
         ("cuda_graph", "yes", r"'cuda_graph'.*True, False, 'auto'"),
+        ("parallel_update_branches", 2, r"'parallel_update_branches'.*True, False, 'auto'"),
+        ("torch_compile_mode", "reduce-overhead", r"'torch_compile_mode'.*'default'"),
         ("eval_num_workers", -1, r"'eval_num_workers'.*'auto' or an int >= 0"),
         ("eval_num_workers", 2.5, r"'eval_num_workers'"),
         ("eval_num_envs", 0, r"'eval_num_envs'.*'auto' or an int >= 1"),

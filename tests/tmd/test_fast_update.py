@@ -618,6 +618,11 @@ def test_auto_speed_switches_are_on_for_cuda_only():
     on_cpu = fu.FastUpdateOptions.from_config(config, "cpu")
     assert not (on_cpu.cuda_graph or on_cpu.torch_compile or on_cpu.fused_adam)
     assert not on_cpu.parallel_branches
+    assert on_cuda.compile_mode is None  # torch_compile_mode="default"
+    tuned = TMDConfig().training(torch_compile_mode="max-autotune-no-cudagraphs")
+    assert fu.FastUpdateOptions.from_config(tuned, "cuda").compile_mode == (
+        "max-autotune-no-cudagraphs"
+    )
     big = TMDConfig().training(train_batch_size_per_learner=fu.PARALLEL_BRANCHES_MAX_BATCH * 2)
     assert not fu.FastUpdateOptions.from_config(big, "cuda").parallel_branches
     big.parallel_update_branches = True  # an explicit True is obeyed at any batch size

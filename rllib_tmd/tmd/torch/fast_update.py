@@ -85,12 +85,14 @@ class FastUpdateOptions:
     @classmethod
     def from_config(cls, config: Any, device: torch.device | str = "cpu") -> FastUpdateOptions:
         """Options from ``config.cuda_graph``, ``torch_compile_update``, ``fused_adam``,
-        ``parallel_update_branches``; ``"auto"`` means on for a CUDA ``device``, off
-        elsewhere (parallel branches: and only up to ``PARALLEL_BRANCHES_MAX_BATCH``)."""
+        ``torch_compile_mode``, ``parallel_update_branches``; ``"auto"`` means on for a CUDA
+        ``device``, off elsewhere (parallel branches: only up to
+        ``PARALLEL_BRANCHES_MAX_BATCH``)."""
         return cls(
             cuda_graph=resolve_auto(getattr(config, "cuda_graph", False), device),
             torch_compile=resolve_auto(getattr(config, "torch_compile_update", False), device),
             fused_adam=resolve_auto(getattr(config, "fused_adam", False), device),
+            compile_mode=compile_mode_of(getattr(config, "torch_compile_mode", "default")),
             parallel_branches=resolve_parallel_branches(
                 getattr(config, "parallel_update_branches", False),
                 device,
@@ -109,6 +111,12 @@ def resolve_auto(value: bool | str, device: torch.device | str) -> bool:
     if value == "auto":
         return torch.device(device).type == "cuda"
     return bool(value)
+
+
+def compile_mode_of(name: str | None) -> str | None:
+    """``torch.compile``'s ``mode`` for the config's ``torch_compile_mode`` (``"default"`` ->
+    None)."""
+    return None if name in (None, "default") else name
 
 
 def resolve_parallel_branches(
