@@ -183,13 +183,11 @@ class ProcessEnvSlots:
             )
             for worker, rows in rows_of.items()
         }
-        obs: list[np.ndarray | None] = [None] * len(requests)
-        infos: list[dict | None] = [None] * len(requests)
-        for worker, rows in rows_of.items():
-            worker_obs, worker_infos = self._workers[worker].result(tickets[worker])
-            for i, row in enumerate(rows):
-                obs[row], infos[row] = worker_obs[i], worker_infos[i]
-        return np.stack(obs), infos
+        replies = [self._workers[worker].result(ticket) for worker, ticket in tickets.items()]
+        order = request_order(rows_of)
+        obs = np.concatenate([np.asarray(worker_obs) for worker_obs, _ in replies])[order]
+        infos = [info for _, worker_infos in replies for info in worker_infos]
+        return obs, [infos[i] for i in order]
 
     def step(self, slots: Sequence[int], actions: np.ndarray) -> StepBatch:
         return self.step_async(slots, actions).result()
@@ -205,8 +203,7 @@ class ProcessEnvSlots:
 
         def collect() -> StepBatch:
             parts = [self._workers[worker].result(ticket) for worker, ticket in tickets.items()]
-            order = np.concatenate(list(rows_of.values()))
-            return StepBatch.concat(parts).rows(np.argsort(order))
+            return StepBatch.concat(parts).rows(request_order(rows_of))
 
         return PendingStep(collect)
 
@@ -227,6 +224,12 @@ class ProcessEnvSlots:
                 raise IndexError(f"slot {slot} out of range 0..{self.num_slots - 1}.")
             rows_of.setdefault(self._owner(slot)[0], []).append(row)
         return rows_of
+
+
+def request_order(rows_of: dict[int, list[int]]) -> np.ndarray:
+    """The permutation that puts the workers' replies, concatenated in ``rows_of`` order,
+    back in the order of the request's rows."""
+    return np.argsort(np.concatenate(list(rows_of.values())), kind="stable")
 
 
 class _WorkerHandle:
