@@ -31,8 +31,9 @@ from ray.rllib.utils.metrics import (
 )
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 
+from rllib_tmd.tmd.critic_watch import ChanceAccuracyWatch
 from rllib_tmd.tmd.default_tmd_rl_module import DEFAULT_MODEL_CONFIG
-from rllib_tmd.tmd.tmd_learner import NUM_UPDATES_LIFETIME
+from rllib_tmd.tmd.tmd_learner import CONTRASTIVE_ACCURACY, NUM_UPDATES_LIFETIME
 
 logger = logging.getLogger(__name__)
 
@@ -322,6 +323,7 @@ class TMD(Algorithm):
     def setup(self, config: AlgorithmConfig) -> None:
         _check_env_matches_dataset(config)
         super().setup(config)
+        self._critic_watch = ChanceAccuracyWatch(contrastive_candidates(self.config))
 
     @classmethod
     def from_checkpoint(cls, path: Any, *args: Any, **kwargs: Any) -> TMD:
@@ -353,6 +355,20 @@ class TMD(Algorithm):
             n * self.config.train_batch_size_per_learner * num_learners,
             reduce="lifetime_sum",
         )
+        self._watch_critic(learner_results)
+
+    def _watch_critic(self, learner_results: list[dict[str, Any]]) -> None:
+        """Warns once if the contrastive accuracy sits at chance (``critic_watch``)."""
+        accuracies = [
+            _peek(r.get(DEFAULT_MODULE_ID, {}).get(CONTRASTIVE_ACCURACY)) for r in learner_results
+        ]
+        accuracies = [a for a in accuracies if a is not None]
+        if not accuracies:
+            return
+        updates = int(self.metrics.peek(NUM_UPDATES_LIFETIME, default=0))
+        message = self._critic_watch.observe(updates, float(np.mean(accuracies)))
+        if message:
+            logger.warning(message)
 
     # ---- evaluation ---------------------------------------------------------------
     def evaluate(self, parallel_train_future: Any = None) -> dict[str, Any]:
@@ -526,6 +542,21 @@ def module_act_fn(module: Any):
             return module.act(o, g).numpy()
 
     return act
+
+
+def contrastive_candidates(config: TMDConfig) -> int:
+    """State-actions each goal's contrastive softmax runs over: the learner's batch, times the
+    learners with ``global_negatives``."""
+    learners = max(1, config.num_learners or 0)
+    scale = learners if config.global_negatives and learners > 1 else 1
+    return config.train_batch_size_per_learner * scale
+
+
+def _peek(value: Any) -> float | None:
+    """A learner metric as a float (RLlib's ``Stats`` or a plain number), None if absent."""
+    if value is None:
+        return None
+    return float(value.peek() if hasattr(value, "peek") else value)
 
 
 def _result_or_raise(result: Any) -> Any:
