@@ -86,29 +86,22 @@ def run_quickstart(
         "evaluation": evaluation.as_metrics(),
         "checkpoint": str(checkpoint),
     }
-    metrics.update(critic_check(algo))
+    metrics.update(algo.critic_check())
+    print_critic_check(metrics)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(f"Checkpoint: {checkpoint}\nMetrics:    {out / 'metrics.json'}", flush=True)
     algo.stop()
     return metrics
 
 
-def critic_check(algo: Any) -> dict[str, float]:
-    """On a pointmaze: Spearman's rho between the learned d(s, g) and the maze's BFS
-    distance over its cells (printed, and returned as ``{METRIC_KEY: rho}``); else ``{}``."""
-    from rllib_tmd.envs.maze_distances import (
-        METRIC_KEY,
-        distance_rank_correlation,
-        is_pointmaze,
-    )
+def print_critic_check(metrics: dict[str, Any]) -> None:
+    """Prints the critic's rank correlation, when ``TMD.critic_check`` gave one."""
+    from rllib_tmd.envs.maze_distances import METRIC_KEY
 
-    env_name = algo.config.ogbench_env
-    if not env_name or not is_pointmaze(env_name):
-        return {}
-    rho = distance_rank_correlation(algo.temporal_distance, env_name)
-    print(
-        f"Critic: Spearman's rho between the learned distance d(s, g) and the maze's walking "
-        f"distance over all pairs of cells: {rho:.2f} (1 = same order, 0 = unrelated)",
-        flush=True,
-    )
-    return {METRIC_KEY: rho}
+    if METRIC_KEY in metrics:
+        print(
+            f"Critic: Spearman's rho between the learned distance d(s, g) and the maze's "
+            f"walking distance over all pairs of cells: {metrics[METRIC_KEY]:.2f} "
+            "(1 = same order, 0 = unrelated)",
+            flush=True,
+        )

@@ -375,25 +375,29 @@ class TMD(Algorithm):
         """OGBench protocol (spec §5) with the current policy; deterministic for eval_seed.
 
         Before ``eval_start_updates`` updates it evaluates nothing (no ``ogbench`` results).
-        On pointmaze envs it also reports ``distance_rank_corr_bfs``: Spearman's rho between
-        the learned d(s, g) and the grid BFS distance over the maze's cell centres
-        (``rllib_tmd.envs.maze_distances``), a check of the critic that needs no rollout.
+        On pointmaze envs it also reports ``distance_rank_corr_bfs`` (:meth:`critic_check`).
         """
+        updates = self.metrics.peek(NUM_UPDATES_LIFETIME, default=0)
+        if updates < self.config.eval_start_updates:
+            return {"env_runners": {}}
+        metrics = {**self.evaluate_ogbench().as_metrics(), **self.critic_check()}
+        return {"ogbench": metrics, "env_runners": {}}
+
+    def critic_check(self) -> dict[str, float]:
+        """On a pointmaze env: ``{"distance_rank_corr_bfs": rho}``, Spearman's rho between the
+        learned d(s, g) and the grid BFS distance over the maze's cell centres
+        (``rllib_tmd.envs.maze_distances``), a check of the critic that needs no rollout.
+        Elsewhere ``{}``."""
         from rllib_tmd.envs.maze_distances import (
             METRIC_KEY,
             distance_rank_correlation,
             is_pointmaze,
         )
 
-        updates = self.metrics.peek(NUM_UPDATES_LIFETIME, default=0)
-        if updates < self.config.eval_start_updates:
-            return {"env_runners": {}}
-        metrics = self.evaluate_ogbench().as_metrics()
-        if is_pointmaze(self.config.ogbench_env):
-            metrics[METRIC_KEY] = distance_rank_correlation(
-                self.temporal_distance, self.config.ogbench_env
-            )
-        return {"ogbench": metrics, "env_runners": {}}
+        env_name = self.config.ogbench_env
+        if not env_name or not is_pointmaze(env_name):
+            return {}
+        return {METRIC_KEY: distance_rank_correlation(self.temporal_distance, env_name)}
 
     def evaluate_ogbench(
         self,
