@@ -249,6 +249,16 @@ def experiment_of(trial: Any) -> str:
     return trial.experiment_dir_name
 
 
+def trial_error(trial: Any) -> str:
+    """The last line of a failed trial's error trace (e.g. ``ModuleNotFoundError: ...``), or ""."""
+    try:
+        text = trial.get_error()
+    except Exception:  # the error file may be gone with Ray's session folder
+        text = None
+    lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
+    return f"({lines[-1][:200]})" if lines else ""
+
+
 def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
     """One row per experiment (``labels``: experiment name -> row label, e.g. the dataset):
     final success of every seed, mean, standard error, wall time."""
@@ -261,7 +271,8 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
         for trial in sorted(mine, key=lambda t: t.config.get("seed", 0)):
             history = [h for h in trial_history(trial.local_path) if "success/overall" in h]
             if trial.status == "ERROR" or not history:
-                errors.append(f"seed {trial.config.get('seed')}: {trial.status}")
+                reason = trial_error(trial) or ("no evaluation" if not history else "")
+                errors.append(f"seed {trial.config.get('seed')}: {trial.status} {reason}".strip())
                 continue
             seeds.append(protocol_success(history)["success/overall"])
             reached.append(int(history[-1]["updates"]))
@@ -372,5 +383,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return result
 
 
+def failed_experiments(result: dict[str, Any]) -> list[str]:
+    """Row labels of the experiments with at least one failed trial."""
+    return [row["dataset"] for row in result.get("rows", []) if row["failed"]]
+
+
 if __name__ == "__main__":
-    main()
+    failed = failed_experiments(main())
+    if failed:
+        sys.exit(f"suite: trials failed in {', '.join(failed)} (see the table above)")

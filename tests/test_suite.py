@@ -94,3 +94,24 @@ def test_curves_skip_a_trial_that_failed_before_its_first_result(tmp_path):
     (plot,) = suite.write_curves([tmp_path / "runs" / "tmd-x"], tmp_path / "out")
     assert plot.exists()
     assert "| seed 0 |" in (tmp_path / "out" / "curves" / "tmd-x" / "results.md").read_text()
+
+
+def test_a_failed_trial_is_named_with_its_error_and_fails_the_command(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import suite
+
+    class FailedTrial:
+        status = "ERROR"
+        config = {"seed": 3}
+        local_path = str(tmp_path)
+        last_result: dict = {}
+        experiment_dir_name = "tmd-x"
+
+        def get_error(self):
+            trace = "Traceback (most recent call last):\n  ...\n"
+            return trace + "ModuleNotFoundError: No module named 'x'"
+
+    (row,) = suite.collect([FailedTrial()], {"tmd-x": "pointmaze-x"})
+    assert row["failed"] == ["seed 3: ERROR (ModuleNotFoundError: No module named 'x')"]
+    assert "ModuleNotFoundError" in suite.table([row], 10)
+    assert suite.failed_experiments({"rows": [row]}) == ["pointmaze-x"]
