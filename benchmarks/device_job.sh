@@ -14,6 +14,9 @@ JOB=/tmp/job
 snapshot() {
     echo "== $(date -u +%H:%M:%S) job $(job_state)"
     tail -n 5 "$JOB/job.log" 2>/dev/null | cut -c1-300
+    for log in "$JOB"/out/*.log; do  # runs that log on their own (authors_vs_ours.sh)
+        [ -f "$log" ] && echo "$(basename "$log"): $(tail -n 1 "$log" | cut -c1-200)"
+    done
     python3 - "$JOB/runs" <<'PY'
 import csv, pathlib, sys
 for path in sorted(pathlib.Path(sys.argv[1]).glob("*/*/progress.csv")):

@@ -1,0 +1,239 @@
+"""Train the authors' released TMD agent (JAX) end to end on our data, and score it with our
+OGBench evaluation: the reference run that ours is compared with.
+
+Everything on the training side is the authors': their ``TMDAgent`` (``agents/tmd.py``), their
+``GCDataset`` goal sampler (``utils/datasets.py``) over OGBench's loader, their update, JAX's
+default matmul precision. Only the data (a dataset made by our generator, or any OGBench
+``.npz``) and the evaluation are ours: :func:`rllib_tmd.envs.evaluation.evaluate_policy`
+with the authors' ``sample_actions(temperature=0)`` as the policy (OGBench's protocol:
+5 tasks x 50 episodes, deterministic actions; the score is the mean of the last three
+evaluations). That evaluation reproduces OGBench's published GCBC number on our teleport-stitch
+data (36.1 % vs 31.5 +- 3.2 %, RESULTS.md), so a gap between this run and ours is in training.
+
+The authors' code is not part of this repository: ``--authors-impls`` is the ``impls`` folder of
+a checkout of github.com/vivekmyers/tmd-release (``agents/tmd.py``, ``utils/networks.py``,
+``utils/datasets.py``) plus OGBench's ``utils/flax_utils.py`` and ``utils/encoders.py``. It
+needs jax, flax, optax, distrax and ml_collections next to our package (see
+``benchmarks/authors_side_by_side.py``).
+
+Usage (one process per GPU; ``--max-minutes`` stops a run that would not finish)::
+
+    CUDA_VISIBLE_DEVICES=0 python benchmarks/authors_training_run.py \\
+        --authors-impls .authors/impls --dataset datasets/pointmaze-teleport-stitch-v0.npz \\
+        --batch 256 --discount 0.995 --alpha 0.03 --actor-p-randomgoal 0.5 \\
+        --steps 1000000 --eval-every 100000 --max-minutes 24 --out runs/authors-b256-seed0
+
+Writes ``<out>/log.jsonl`` (the mean of the authors' update info over every ``--log-every``
+updates, and each evaluation, as they happen) and ``<out>/results.json`` (config, evaluations,
+score), rewritten after every evaluation so a killed run keeps what it had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+AUTHORS_FILES = ("agents/tmd.py", "utils/networks.py", "utils/datasets.py", "utils/flax_utils.py")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--authors-impls", type=Path, required=True, help="the authors' impls folder")
+    p.add_argument("--dataset", type=Path, required=True, help="OGBench-format .npz")
+    p.add_argument(
+        "--env", default=None, help="OGBench env to evaluate on (default: from --dataset)"
+    )
+    p.add_argument("--steps", type=int, default=1_000_000)
+    p.add_argument("--seed", type=int, default=0)
+    # the authors' config keys (get_config() defaults where not given)
+    p.add_argument("--batch", type=int, default=512)
+    p.add_argument("--alpha", type=float, default=0.03)
+    p.add_argument("--zeta", type=float, default=0.05)
+    p.add_argument("--discount", type=float, default=0.99)
+    p.add_argument("--t", type=float, default=3.0)
+    p.add_argument("--diag-backup", type=float, default=0.5)
+    p.add_argument("--stopgrad-psi-backup", action="store_true")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--actor-p-randomgoal", type=float, default=0.0)
+    # loop
+    p.add_argument("--log-every", type=int, default=1000)
+    p.add_argument("--eval-every", type=int, default=100_000)
+    p.add_argument("--eval-start", type=int, default=0, help="no evaluation before this step")
+    p.add_argument("--eval-episodes", type=int, default=50, help="per task (OGBench: 50)")
+    p.add_argument("--eval-workers", type=int, default=None, help="env processes (default: auto)")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop after this long")
+    p.add_argument("--out", type=Path, required=True)
+    return p.parse_args(argv)
+
+
+def env_name_of(dataset: Path) -> str:
+    """``.../pointmaze-teleport-stitch-v0.npz`` -> ``pointmaze-teleport-stitch-v0``."""
+    return dataset.name.removesuffix(".npz")
+
+
+def file_digests(impls: Path) -> dict[str, str]:
+    """sha256 (first 16 hex digits) of the authors' files this run uses, to name the checkout."""
+    return {
+        rel: hashlib.sha256((impls / rel).read_bytes()).hexdigest()[:16] for rel in AUTHORS_FILES
+    }
+
+
+def authors_agent_and_data(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(agent, GCDataset, config): the authors' agent at ``--seed`` and their goal sampler over
+    OGBench's loader output of ``--dataset``, both with this run's config."""
+    from ogbench.utils import load_dataset
+    from sampler_side_by_side import import_authors
+
+    dataset_cls, gc_dataset_cls, get_config = import_authors(args.authors_impls.resolve())
+    import agents.tmd as tmd_mod  # imported by import_authors from --authors-impls
+
+    config = get_config()
+    config.batch_size = args.batch
+    config.alpha = args.alpha
+    config.zeta = args.zeta
+    config.discount = args.discount
+    config.t = args.t
+    config.diag_backup = args.diag_backup
+    config.stopgrad_psi_backup = args.stopgrad_psi_backup
+    config.lr = args.lr
+    config.actor_p_trajgoal = 1.0 - args.actor_p_randomgoal
+    config.actor_p_randomgoal = args.actor_p_randomgoal
+    data = load_dataset(str(args.dataset), compact_dataset=False)
+    dataset = gc_dataset_cls(dataset_cls.create(**data), config)
+    ex_obs = data["observations"][:1].astype(np.float32)
+    ex_act = data["actions"][:1].astype(np.float32)
+    agent = tmd_mod.TMDAgent.create(args.seed, ex_obs, ex_act, config)
+    return agent, dataset, config
+
+
+def mean_info(infos: list[dict]) -> dict[str, float]:
+    """The mean of each key over a list of the authors' update infos (fetched in one go)."""
+    import jax
+
+    fetched = jax.device_get(infos)
+    return {k: float(np.mean([float(i[k]) for i in fetched])) for k in fetched[0]}
+
+
+def authors_policy(agent: Any, max_rows: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``act_fn(obs [N, d], goals [N, d]) -> actions [N, a]``: the authors' deterministic
+    ``sample_actions(temperature=0)``, clipped to [-1, 1]; rows padded to ``max_rows`` so that
+    JAX compiles it once."""
+    import jax
+
+    key = jax.random.PRNGKey(0)
+
+    def act(obs: np.ndarray, goals: np.ndarray) -> np.ndarray:
+        n = obs.shape[0]
+        pad = max(max_rows - n, 0)
+        o = np.pad(obs.astype(np.float32), ((0, pad), (0, 0)))
+        g = np.pad(goals.astype(np.float32), ((0, pad), (0, 0)))
+        actions = agent.sample_actions(observations=o, goals=g, seed=key, temperature=0.0)
+        return np.clip(np.asarray(jax.device_get(actions))[:n], -1.0, 1.0)
+
+    return act
+
+
+def ogbench_score(evals: list[dict]) -> float | None:
+    """OGBench's score: the mean overall success of the last three evaluations."""
+    last = [e["success"] for e in evals[-3:]]
+    return statistics.mean(last) if last else None
+
+
+def write_results(out: Path, header: dict, evals: list[dict], steps_done: int, seconds: float):
+    result = {
+        **header,
+        "steps_done": steps_done,
+        "train_seconds": seconds,
+        "evaluations": evals,
+        "score": ogbench_score(evals),
+    }
+    (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    import jax
+
+    from rllib_tmd.envs.evaluation import evaluate_policy
+
+    env = args.env or env_name_of(args.dataset)
+    args.out.mkdir(parents=True, exist_ok=True)
+    np.random.seed(args.seed)  # the authors' GCDataset samples with numpy's global RNG
+    agent, dataset, config = authors_agent_and_data(args)
+    header = {
+        "command": "python benchmarks/authors_training_run.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        "env": env,
+        "authors_files_sha256": file_digests(args.authors_impls.resolve()),
+        "authors_config": config.to_dict(),
+        "jax": jax.__version__,
+        "jax_devices": [str(d) for d in jax.devices()],
+        "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
+    }
+    print(f"authors' TMD on {args.dataset} ({env}), {jax.devices()[0]}", flush=True)
+    log = (args.out / "log.jsonl").open("a")
+    evals: list[dict] = []
+    infos: list[dict] = []
+    start = time.perf_counter()
+    window_start, train_seconds, step = start, 0.0, 0
+    for step in range(1, args.steps + 1):
+        agent, info = agent.update(dataset.sample(args.batch))
+        infos.append(info)
+        if step % args.log_every == 0:
+            row = mean_info(infos)  # also waits for the device: the window's time is honest
+            now = time.perf_counter()
+            train_seconds += now - window_start
+            row.update(step=step, updates_per_s=len(infos) / (now - window_start))
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            print(
+                f"{step:>8,} updates {row['updates_per_s']:7.1f}/s"
+                f"  L_NCE {row['critic/contrastive_loss']:.3f}"
+                f"  acc {row['critic/categorical_accuracy']:.3f}  mse {row['actor/mse']:.3f}",
+                flush=True,
+            )
+            infos = []
+            window_start = now
+        if step % args.eval_every == 0 and step >= args.eval_start or step == args.steps:
+            result = evaluate_policy(
+                authors_policy(agent, args.eval_episodes),
+                env,
+                episodes_per_task=args.eval_episodes,
+                num_workers=args.eval_workers,
+            )
+            evals.append(
+                {
+                    "step": step,
+                    "success": result.overall_success,
+                    "tasks": result.success_rates,
+                    "seconds": result.wall_time_s,
+                }
+            )
+            log.write(json.dumps({"step": step, "evaluation": evals[-1]}) + "\n")
+            log.flush()
+            print(f"{step:>8,} updates: success {result.overall_success:.3f}", flush=True)
+            write_results(args.out, header, evals, step, train_seconds)
+            window_start = time.perf_counter()
+        if args.max_minutes and time.perf_counter() - start > 60 * args.max_minutes:
+            print(f"stopping at {step:,} updates: --max-minutes {args.max_minutes}", flush=True)
+            break
+    log.close()
+    return write_results(args.out, header, evals, step, train_seconds)
+
+
+if __name__ == "__main__":
+    main()
