@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -105,6 +106,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="train nothing: write the success curves of the Tune runs under RUNS_DIR (a "
         "finished or copied --storage folder) to --out/curves",
     )
+    p.add_argument(
+        "--maze-maps",
+        type=int,
+        default=5,
+        help="pointmaze: at each evaluation draw this many paths per task over the learned "
+        "distance (eval_maze_map_episodes); the last map of each trial goes to "
+        "<out>/curves/<experiment>/maze_map_seed<k>.png; 0: off",
+    )
     p.add_argument("--smoke", action="store_true", help="tiny model (CPU check of the suite)")
     p.add_argument("--storage", default="runs/suite")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
@@ -148,6 +157,8 @@ def experiment(
 ) -> tuple[str, dict]:
     """The tuned example of ``name`` with a variant's overrides and the suite's seeds, length
     and resources. The experiment is named after the example, plus ``-<variant>``."""
+    from ray.tune import SyncConfig
+
     from rllib_tmd.experiments import apply_overrides, load_experiment
 
     exp_name, spec = load_experiment(REPO / "tuned_examples" / "tmd" / f"{name}.yaml")
@@ -165,6 +176,7 @@ def experiment(
         "eval_start_updates": int(args.eval_start * args.stop_updates),
         "eval_num_workers": args.eval_workers,
         "eval_num_envs": args.eval_envs or "auto",
+        "eval_maze_map_episodes": args.maze_maps if name.startswith("pointmaze-") else 0,
         "num_gpus_per_learner": 0 if args.cpu else args.gpus_per_trial,
         **(SMOKE if args.smoke else {}),
     }
@@ -176,7 +188,17 @@ def experiment(
             **({"time_total_s": 60 * args.max_trial_minutes} if args.max_trial_minutes else {}),
         },
         "storage_path": str(Path(args.storage).resolve()),
+        "sync_config": SyncConfig(sync_artifacts=True),  # the trials' maze maps
     }
+
+
+def copy_last_maze_map(trial_dir: Path, target: Path) -> None:
+    """The trial's latest ``maze_maps/maze_map_<updates>.png`` (pointmaze evaluations) as
+    ``target``, if it drew any."""
+    maps = sorted(trial_dir.glob("maze_maps/maze_map_*.png"))
+    if maps:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(maps[-1], target)
 
 
 def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
@@ -196,6 +218,8 @@ def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
             evals = [point for point in evals if "success/overall" in point]
             rows.append({"trial": f"seed {seed}", "history": evals})
             diagnostics.extend({"seed": seed, **r} for r in learner_points(results))
+            maze_map = out / "curves" / exp_dir.name / f"maze_map_seed{seed}.png"
+            copy_last_maze_map(trial_dir, maze_map)
         if rows:
             plots.append(summarize(rows, out / "curves" / exp_dir.name)["plot"])
             write_table(diagnostics, out / "curves" / exp_dir.name / "learner.csv")

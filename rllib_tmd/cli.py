@@ -66,7 +66,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from rllib_tmd.tmd import TMD
 
+    if args.maze_map and args.maze_map_episodes < 1:
+        raise SystemExit(f"--maze-map-episodes must be >= 1, got {args.maze_map_episodes}")
     algo = TMD.from_checkpoint(args.checkpoint)
+    if args.maze_map and not algo._is_pointmaze():
+        algo.stop()
+        raise SystemExit(
+            f"--maze-map draws pointmaze envs only; this checkpoint evaluates on "
+            f"{algo.config.ogbench_env!r}"
+        )
     result = algo.evaluate_ogbench(
         episodes_per_task=args.episodes,
         seed=args.seed,
@@ -74,8 +82,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         progress=True,
         num_workers=args.workers,
         num_envs=args.envs,
+        record_paths=args.maze_map_episodes if args.maze_map else 0,
     )
     print(result.format_table())
+    if args.maze_map:
+        print(f"maze map: {algo.maze_map(result, args.maze_map)}")
     algo.stop()
     return 0
 
@@ -145,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=50, help="episodes per task")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--video", default=None, help="folder for one video per task")
+    ev.add_argument(
+        "--maze-map",
+        default=None,
+        metavar="PNG",
+        help="pointmaze only: draw the paths of the first episodes of each task over the "
+        "learned distance to its goal into this PNG",
+    )
+    ev.add_argument("--maze-map-episodes", type=int, default=5, help="paths drawn per task")
     ev.add_argument(
         "--workers",
         type=int,

@@ -344,7 +344,7 @@ def _run(name: str, spec: dict[str, Any], storage: Path, resume: bool) -> dict[s
     """Runs (or resumes) one experiment with Tune and summarizes it."""
     import ray
     from ray import tune
-    from ray.tune import Callback, CheckpointConfig
+    from ray.tune import Callback, CheckpointConfig, SyncConfig
 
     from rllib_tmd.csv_logger import WideningCSVLoggerCallback
 
@@ -369,6 +369,8 @@ def _run(name: str, spec: dict[str, Any], storage: Path, resume: bool) -> dict[s
                 "checkpoint_config": CheckpointConfig(**(spec.get("checkpoint_config") or {})),
                 "num_samples": spec.get("num_samples", 1),
                 "storage_path": str(storage),
+                # files the trial writes into its working folder (maze maps) reach storage
+                "sync_config": SyncConfig(sync_artifacts=True),
             }
         },
         callbacks=[_TuneHook(), WideningCSVLoggerCallback()],

@@ -77,19 +77,25 @@ def run_quickstart(
         history.append(result)
     checkpoint = algo.save(str(out / "checkpoint")).checkpoint.path
     print(f"Evaluating on 5 tasks x {eval_episodes} episodes ...", flush=True)
-    evaluation = algo.evaluate_ogbench(episodes_per_task=eval_episodes)
+    evaluation = algo.evaluate_ogbench(episodes_per_task=eval_episodes, record_paths=5)
     print(evaluation.format_table())
+    maze_map = algo.maze_map(evaluation, out / "maze_map.png")
     metrics = {
         "dataset": dataset,
         "updates": history[-1]["num_updates_lifetime"] if history else 0,
         "train_seconds": 60.0 * minutes,
         "evaluation": evaluation.as_metrics(),
         "checkpoint": str(checkpoint),
+        "maze_map": str(maze_map),
     }
     metrics.update(algo.critic_check())
     print_critic_check(metrics)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(f"Checkpoint: {checkpoint}\nMetrics:    {out / 'metrics.json'}", flush=True)
+    print(
+        f"Checkpoint: {checkpoint}\nMetrics:    {out / 'metrics.json'}\n"
+        f"Maze map:   {maze_map} (policy paths over the learned distance to each goal)",
+        flush=True,
+    )
     algo.stop()
     return metrics
 

@@ -147,6 +147,8 @@ def test_train_command_runs_a_shortened_tuned_example(tiny_pointmaze_root, tmp_p
     with next(out.glob("*/progress.csv")).open(newline="") as f:  # evaluations every 2nd row
         progress = list(csv.DictReader(f))
     assert [row["evaluation/ogbench/success/overall"] != "" for row in progress] == [False, True]
+    # the tuned example draws a maze map at each evaluation; it reaches the run's folder
+    assert [p.name for p in out.glob("*/maze_maps/*.png")] == ["maze_map_000000020.png"]
 
 
 SMALL = [

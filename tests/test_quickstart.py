@@ -1,8 +1,12 @@
 """The README's main job (``rllib-tmd quickstart``), shortened: every step runs and writes
-its files (dataset, training, checkpoint, OGBench evaluation, critic check, metrics.json)."""
+its files (dataset, training, checkpoint, OGBench evaluation, critic check, maze map,
+metrics.json); then ``rllib-tmd evaluate`` on its checkpoint."""
 
 import json
 
+import pytest
+
+from rllib_tmd import cli
 from rllib_tmd.envs.maze_distances import METRIC_KEY
 from rllib_tmd.quickstart import run_quickstart
 
@@ -18,3 +22,11 @@ def test_quickstart_runs_every_step_and_writes_its_results(ray_session, tmp_path
     assert (tmp_path / "datasets" / "pointmaze-medium-navigate-v0" / "metadata.json").exists()
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
     assert metrics["checkpoint"].startswith(str(tmp_path)) and (tmp_path / "checkpoint").is_dir()
+    assert (tmp_path / "maze_map.png").is_file() and metrics["maze_map"].endswith("maze_map.png")
+
+    png = tmp_path / "again.png"
+    evaluate = ["evaluate", "--checkpoint", metrics["checkpoint"], "--episodes", "1"]
+    assert cli.main([*evaluate, "--workers", "0", "--maze-map", str(png)]) == 0
+    assert png.is_file() and "| overall |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="episodes"):
+        cli.main([*evaluate, "--maze-map-episodes", "-1", "--maze-map", str(png)])

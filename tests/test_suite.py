@@ -38,6 +38,8 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
     assert row["dataset"] == "pointmaze-medium-navigate" and row["seeds"] == 2
     assert len(row["success_per_seed"]) == 2 and 0.0 <= row["success_mean"] <= 1.0
     assert row["updates_per_seed"] == [20, 20]  # every seed ran to the planned updates
+    curves = tmp_path / "out" / "curves" / "tmd-pointmaze-medium-navigate"
+    assert (curves / "maze_map_seed0.png").is_file()  # the last evaluation's paths, drawn
     assert result["overrides"] == ["action_invariance_weight=0"]
     assert result["eval_workers_per_trial"] == 1
     assert "| pointmaze-medium-navigate |" in (tmp_path / "out" / "suite.md").read_text()

@@ -79,6 +79,9 @@ class EvalResult:
     wall_time_s: float
     max_episode_steps: int | None = None
     video_paths: dict[int, Path] = field(default_factory=dict)
+    #: ``{(task_id, episode): observations [T + 1, obs_dim]}`` of the episodes whose paths were
+    #: recorded (``record_paths``), reset observation first; goals are not included.
+    paths: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
     @property
     def success_rates(self) -> dict[int, float]:
@@ -174,6 +177,7 @@ def evaluate_policy(
     num_workers: int | None = None,
     video_frame_skip: int = 3,
     video_format: str = "gif",
+    record_paths: int = 0,
 ) -> EvalResult:
     """Run the OGBench evaluation protocol for ``act_fn`` on ``env_name``.
 
@@ -195,6 +199,8 @@ def evaluate_policy(
             the envs here. None: :func:`default_num_workers`. Results do not depend on it.
         video_frame_skip: keep every n-th frame of the recorded episode.
         video_format: ``"gif"`` (Pillow) or ``"mp4"`` (needs imageio-ffmpeg or PyAV).
+        record_paths: keep the observations of the first ``record_paths`` episodes of each
+            task (``EvalResult.paths``), e.g. to draw them (:mod:`rllib_tmd.envs.maze_maps`).
 
     Returns:
         :class:`EvalResult` with per-task success rates, overall success, episode lengths, time.
@@ -207,6 +213,8 @@ def evaluate_policy(
         raise ValueError("task_ids is empty: name at least one task, e.g. (1, 2, 3, 4, 5).")
     if num_workers is not None and num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}.")
+    if record_paths < 0:
+        raise ValueError(f"record_paths must be >= 0, got {record_paths}.")
     start_time = time.perf_counter()
     probe = OGBenchGoalEnv({"env_name": env_name})  # names, spaces and checks, never stepped
     bar = None
@@ -220,6 +228,7 @@ def evaluate_policy(
         workers = default_num_workers() if num_workers is None else num_workers
         if progress:
             bar = _progress_bar(len(episodes), env_name)
+        recorder = PathRecorder(record_paths)
         with open_env_slots(env_name, num_envs, workers) as slots:
             outcomes, frames = run_episodes(
                 act_fn,
@@ -230,6 +239,7 @@ def evaluate_policy(
                 record_tasks=set(task_ids) if video_dir is not None else set(),
                 video_frame_skip=video_frame_skip,
                 on_episode_end=bar.update if bar is not None else None,
+                on_observation=recorder.add if record_paths > 0 else None,
             )
         tasks = [
             TaskResult(
@@ -257,7 +267,25 @@ def evaluate_policy(
         wall_time_s=time.perf_counter() - start_time,
         max_episode_steps=max_steps,
         video_paths=video_paths,
+        paths=recorder.paths(),
     )
+
+
+class PathRecorder:
+    """Collects the observations of episodes ``0 .. first - 1`` of every task, step by step."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self._steps: dict[tuple[int, int], list[np.ndarray]] = {}
+
+    def add(self, task_id: int, episode: int, obs: np.ndarray) -> None:
+        """One observation ``[obs_dim]`` (without the goal) of an episode."""
+        if episode < self.first:
+            self._steps.setdefault((task_id, episode), []).append(np.array(obs, dtype=np.float32))
+
+    def paths(self) -> dict[tuple[int, int], np.ndarray]:
+        """``{(task_id, episode): [T + 1, obs_dim]}``."""
+        return {key: np.stack(steps) for key, steps in sorted(self._steps.items())}
 
 
 @contextmanager
@@ -284,6 +312,7 @@ def run_episodes(
     record_tasks: set[int] | None = None,
     video_frame_skip: int = 3,
     on_episode_end: Callable[[], Any] | None = None,
+    on_observation: Callable[[int, int, np.ndarray], Any] | None = None,
 ) -> tuple[dict[tuple[int, int], tuple[float, int]], dict[int, list[np.ndarray]]]:
     """Run ``episodes`` ((task_id, episode index) pairs) on the env ``slots`` in lock-step.
 
@@ -292,7 +321,8 @@ def run_episodes(
     ``act_fn`` call on the group's running slots and one batched step, started without waiting
     for it, so the next group's actions are computed while it runs.
     Episode ``(k, e)`` is reset with :func:`episode_seed` ``(seed, k, e)``, so its outcome does
-    not depend on the slot it ran on.
+    not depend on the slot it ran on. ``on_observation(k, e, obs [obs_dim])`` sees every
+    observation of every episode (the reset one first), without the goal.
 
     Returns:
         ({(task_id, e): (success 0/1, length)}, {task_id: frames [H, W, 3] of episode 0} for the
@@ -323,6 +353,9 @@ def run_episodes(
         started = [r.slot for r in requests]
         observations[started] = obs
         steps[started] = 0
+        if on_observation is not None:
+            for slot in started:
+                on_observation(*running[slot], split_obs_goal(observations[slot])[0])
         for request, info in zip(requests, infos, strict=True):
             if "render_goal" in request.options:
                 recorders[request.slot] = _EpisodeRecorder(video_frame_skip)
@@ -337,6 +370,8 @@ def run_episodes(
         finished = []
         for row, slot in enumerate(active):
             done = bool(batch.terminated[row] or batch.truncated[row])
+            if on_observation is not None:
+                on_observation(*running[slot], split_obs_goal(observations[slot])[0])
             if slot in recorders:
                 recorders[slot].add(lambda s=slot: slots.render(s), steps[slot], done)
             if not done:

@@ -89,6 +89,10 @@ TMD_TRAINING_DEFAULTS: dict[str, Any] = {
     # earlier are skipped): a long run on slow envs can evaluate only where OGBench's score is
     # taken (the last three evaluations, e.g. 800k / 900k / 1M).
     "eval_start_updates": 0,
+    # On pointmaze envs: draw the paths of this many episodes per task over the learned distance
+    # to each task's goal at every evaluation, as <trial dir>/maze_maps/maze_map_<updates>.png
+    # (rllib_tmd.envs.maze_maps; 0: off).
+    "eval_maze_map_episodes": 0,
 }
 TMD_KEYS = {**DEFAULT_MODEL_CONFIG, **TMD_TRAINING_DEFAULTS}
 
@@ -120,6 +124,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "updates_per_iteration": (1, float("inf"), True),
     "eval_episodes_per_task": (1, float("inf"), True),
     "eval_start_updates": (0, float("inf"), True),
+    "eval_maze_map_episodes": (0, float("inf"), True),
     "gamma": (0.0, 1.0, False),
     "train_batch_size_per_learner": (2, float("inf"), True),
 }
@@ -375,13 +380,32 @@ class TMD(Algorithm):
         """OGBench protocol (spec §5) with the current policy; deterministic for eval_seed.
 
         Before ``eval_start_updates`` updates it evaluates nothing (no ``ogbench`` results).
-        On pointmaze envs it also reports ``distance_rank_corr_bfs`` (:meth:`critic_check`).
+        On pointmaze envs it also reports ``distance_rank_corr_bfs`` (:meth:`critic_check`) and,
+        with ``eval_maze_map_episodes``, draws a maze map into the trial's folder.
         """
         updates = self.metrics.peek(NUM_UPDATES_LIFETIME, default=0)
         if updates < self.config.eval_start_updates:
             return {"env_runners": {}}
-        metrics = {**self.evaluate_ogbench().as_metrics(), **self.critic_check()}
+        draw = self.config.eval_maze_map_episodes if self._is_pointmaze() else 0
+        result = self.evaluate_ogbench(record_paths=draw)
+        if draw:
+            name = f"maze_map_{int(updates):09d}.png"
+            self.maze_map(result, os.path.join(self.logdir, "maze_maps", name))
+        metrics = {**result.as_metrics(), **self.critic_check()}
         return {"ogbench": metrics, "env_runners": {}}
+
+    def _is_pointmaze(self) -> bool:
+        from rllib_tmd.envs.maze_distances import is_pointmaze
+
+        return bool(self.config.ogbench_env) and is_pointmaze(self.config.ogbench_env)
+
+    def maze_map(self, result: Any, path: str | os.PathLike) -> Any:
+        """Draw ``result`` (a pointmaze evaluation with ``record_paths``) over the learned
+        distance to each task's goal (:func:`rllib_tmd.envs.maze_maps.write_maze_map`);
+        returns the PNG's path."""
+        from rllib_tmd.envs.maze_maps import write_maze_map
+
+        return write_maze_map(result, self.temporal_distance, path)
 
     def critic_check(self) -> dict[str, float]:
         """On a pointmaze env: ``{"distance_rank_corr_bfs": rho}``, Spearman's rho between the
@@ -407,11 +431,13 @@ class TMD(Algorithm):
         progress: bool = False,
         num_workers: int | None = None,
         num_envs: int | None = None,
+        record_paths: int = 0,
     ) -> Any:
         """Runs the OGBench tasks with the deterministic policy; returns an ``EvalResult``.
 
         ``num_workers`` (env worker processes) and ``num_envs`` (lock-step envs) override
-        ``eval_num_workers`` and ``eval_num_envs`` for this call.
+        ``eval_num_workers`` and ``eval_num_envs`` for this call; ``record_paths`` keeps the
+        observations of that many episodes per task (``EvalResult.paths``).
         """
         from rllib_tmd.envs.evaluation import evaluate_policy
 
@@ -442,6 +468,7 @@ class TMD(Algorithm):
                 progress=progress,
                 num_workers=None if workers == "auto" else workers,
                 num_envs=None if envs == "auto" else envs,
+                record_paths=record_paths,
             )
         finally:
             torch.set_num_threads(threads)

@@ -157,3 +157,19 @@ def test_write_video_gif(tmp_path):
     assert iio.imread(path).shape == (5, 8, 6, 3)
     with pytest.raises(ValueError, match="format"):
         write_video(frames, tmp_path / "clip.avi")
+
+
+def test_recorded_paths_run_from_the_start_to_the_goal(oracle):
+    result = evaluate_policy(
+        oracle, ENV_NAME, episodes_per_task=3, task_ids=(1, 2), record_paths=2, num_envs=2
+    )
+    assert sorted(result.paths) == [(1, 0), (1, 1), (2, 0), (2, 1)]  # the first 2 per task
+    maze = oracle.maze
+    for (task_id, episode), path in result.paths.items():
+        task = result.tasks[task_id - 1]
+        assert path.shape == (task.lengths[episode] + 1, 2)  # reset observation + every step
+        info = maze.task_infos[task_id - 1]
+        start, goal = info["init_xy"], info["goal_xy"]
+        assert np.linalg.norm(path[0] - start) < 2.0  # reset noise around the start cell
+        assert maze.xy_to_ij(path[-1]) == maze.xy_to_ij(goal)  # the oracle reached the goal cell
+    assert evaluate_policy(oracle, ENV_NAME, episodes_per_task=1, task_ids=(1,)).paths == {}

@@ -36,12 +36,14 @@ def test_train_evaluate_checkpoint_restore_in_fresh_process(ray_session, tiny_po
     config = (
         TMDConfig()
         .offline_data(input_=str(tiny_pointmaze["train"]))
-        .training(**TINY_TRAINING)
+        .training(**TINY_TRAINING, eval_maze_map_episodes=1)
         .evaluation(evaluation_interval=2)
         .debugging(seed=3)
     )
     algo = config.build_algo()
     results = [algo.train() for _ in range(2)]
+    # pointmaze: each evaluation also draws its paths over the learned distance
+    assert os.path.isfile(os.path.join(algo.logdir, "maze_maps", "maze_map_000000010.png"))
     assert results[-1]["num_updates_lifetime"] == 10
     assert "evaluation" not in results[0]
     assert 0.0 <= results[-1]["evaluation"]["ogbench"]["success/overall"] <= 1.0

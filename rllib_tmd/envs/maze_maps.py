@@ -1,0 +1,138 @@
+"""Maze maps: a pointmaze policy's paths drawn over its learned distance to each task's goal.
+
+One panel per OGBench task: the learned ``d(s, g_task)`` over the maze's free space (a grid of
+points, ``per_cell`` x ``per_cell`` per cell; walls grey), the recorded paths of the first
+episodes of that task (green: success, red: failure; a circle where an episode starts, a square
+on the task's start cell, a gap where a teleporter moved the agent) and the goal (a star).
+Where the critic's picture of the maze is wrong (a low-distance valley behind a wall, a
+teleporter that looks like a shortcut), the paths show the policy following it.
+
+    result = evaluate_policy(act_fn, "pointmaze-teleport-stitch-v0", record_paths=5)
+    write_maze_map(result, algo.temporal_distance, "maze_map.png")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from rllib_tmd.envs.evaluation import EvalResult
+from rllib_tmd.envs.maze_distances import is_pointmaze
+
+#: ``distance_fn(obs [N, 2], goals [N, 2]) -> [N]``, e.g. ``TMD.temporal_distance``.
+DistanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def maze_layout(env_name: str):
+    """The :class:`~rllib_tmd.data.generate.pointmaze.MazeLayout` of a pointmaze env."""
+    if not is_pointmaze(env_name):
+        raise ValueError(f"maze maps need a state-based pointmaze env, got {env_name!r}")
+    from rllib_tmd.data.generate.pointmaze import MazeLayout
+    from rllib_tmd.envs.ogbench_env import make_inner_env
+
+    env = make_inner_env(env_name)
+    try:
+        return MazeLayout.from_env(env)
+    finally:
+        env.close()
+
+
+def task_goals(env_name: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """``{task_id: (start xy [2], goal xy [2])}`` of the env's OGBench tasks (cell centres)."""
+    from rllib_tmd.envs.ogbench_env import make_inner_env
+
+    env = make_inner_env(env_name)
+    try:
+        infos = env.unwrapped.task_infos
+    finally:
+        env.close()
+    return {
+        k: (np.asarray(t["init_xy"], np.float32), np.asarray(t["goal_xy"], np.float32))
+        for k, t in enumerate(infos, start=1)
+    }
+
+
+def distance_field(
+    distance_fn: DistanceFn, layout, goal: np.ndarray, per_cell: int = 8
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """``(field [H * per_cell, W * per_cell], extent (x0, x1, y0, y1))``: the learned distance
+    from points of the maze's free space to ``goal`` [2]; NaN inside walls. Row 0 is the
+    lowest y (draw with ``origin="lower"``)."""
+    h, w = layout.shape
+    half = 0.5 * layout.unit
+    x0, y0 = -layout.offset_x - half, -layout.offset_y - half
+    x1, y1 = x0 + w * layout.unit, y0 + h * layout.unit
+    step = layout.unit / per_cell
+    xs = x0 + step * (np.arange(w * per_cell) + 0.5)
+    ys = y0 + step * (np.arange(h * per_cell) + 0.5)
+    gx, gy = np.meshgrid(xs, ys)
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    free = np.array([layout.is_free(*layout.xy_to_ij(x, y)) for x, y in points])
+    field = np.full(len(points), np.nan, dtype=np.float64)
+    if free.any():
+        goals = np.repeat(np.asarray(goal, np.float32)[None], int(free.sum()), axis=0)
+        field[free] = np.asarray(distance_fn(points[free], goals), dtype=np.float64)
+    return field.reshape(gx.shape), (x0, x1, y0, y1)
+
+
+def broken_at_jumps(xy: np.ndarray, max_step: float) -> np.ndarray:
+    """``xy`` [T, 2] with a NaN row wherever one step moves more than ``max_step`` (a
+    teleport), so that a plotted line shows a gap there instead of crossing walls."""
+    jumps = np.flatnonzero(np.linalg.norm(np.diff(xy, axis=0), axis=1) > max_step) + 1
+    return np.insert(xy.astype(np.float64), jumps, np.nan, axis=0)
+
+
+def write_maze_map(
+    result: EvalResult, distance_fn: DistanceFn, path: str | Path, per_cell: int = 8
+) -> Path:
+    """One PNG with a panel per task of ``result`` (an evaluation with ``record_paths``): the
+    learned distance to the task's goal, the recorded paths, start and goal. Returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layout = maze_layout(result.env_name)
+    goals = task_goals(result.env_name)
+    tasks = result.tasks
+    cols = min(3, len(tasks))
+    rows = -(-len(tasks) // cols)
+    h, w = layout.shape
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols * w / max(h, w) + 1, 4.2 * rows * h / max(h, w) + 0.6),
+        squeeze=False,
+    )  # fmt: skip
+    cmap = matplotlib.colormaps["viridis"].copy()
+    cmap.set_bad("0.55")  # walls
+    for ax, task in zip(axes.ravel(), tasks, strict=False):
+        start, goal = goals[task.task_id]
+        field, extent = distance_field(distance_fn, layout, goal, per_cell)
+        image = ax.imshow(field, origin="lower", extent=extent, cmap=cmap, interpolation="nearest")
+        fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label="learned d(s, goal)")
+        episodes = sorted(e for (k, e) in result.paths if k == task.task_id)
+        for e in episodes:
+            xy = broken_at_jumps(result.paths[task.task_id, e][:, :2], 0.5 * layout.unit)
+            success = bool(task.successes[e])
+            ax.plot(xy[:, 0], xy[:, 1], color="limegreen" if success else "red", lw=1.0, alpha=0.8)
+            ax.plot(*xy[0], "o", color="white", ms=4, mec="black")
+        ax.plot(*goal, "*", color="gold", ms=14, mec="black")
+        ax.plot(*start, "s", color="white", ms=6, mec="black")
+        wins = int(sum(task.successes[e] for e in episodes))
+        ax.set_title(
+            f"task {task.task_id}: {task.success_rate:.0%} of {len(task.successes)}"
+            f" (drawn: {wins}/{len(episodes)})",
+            fontsize=9,
+        )
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(tasks) :]:
+        ax.axis("off")
+    fig.suptitle(f"{result.env_name}: learned distance to each task's goal and policy paths")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
