@@ -406,6 +406,19 @@ def grad_stats(module: torch.nn.Module) -> dict[str, float]:
 
 
 # ---- main --------------------------------------------------------------------------------------
+def add_loss_arguments(p: argparse.ArgumentParser) -> None:
+    """The authors' loss and optimiser settings (read by :func:`authors_config`). Ours:
+    alpha, zeta, gamma, linex_threshold, diag_backup, stopgrad_psi_backup, lr, with
+    action_invariance_weight = contrastive_weight = 1."""
+    p.add_argument("--alpha", type=float, default=0.03)
+    p.add_argument("--zeta", type=float, default=0.05)
+    p.add_argument("--discount", type=float, default=0.99)
+    p.add_argument("--t", type=float, default=3.0)
+    p.add_argument("--diag-backup", type=float, default=0.5)
+    p.add_argument("--stopgrad-psi-backup", action="store_true")
+    p.add_argument("--lr", type=float, default=3e-4)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--authors-impls", type=Path, required=True, help="the authors' impls folder")
@@ -416,15 +429,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--obs-dim", type=int, default=2, help="without --dataset (pointmaze: 2)")
     p.add_argument("--act-dim", type=int, default=2, help="without --dataset (pointmaze: 2)")
     p.add_argument("--actor-p-randomgoal", type=float, default=0.0, help="with --dataset")
-    # loss config (authors' names; ours: alpha, zeta, gamma, linex_threshold, diag_backup,
-    # stopgrad_psi_backup, action_invariance_weight = contrastive_weight = 1)
-    p.add_argument("--alpha", type=float, default=0.03)
-    p.add_argument("--zeta", type=float, default=0.05)
-    p.add_argument("--discount", type=float, default=0.99)
-    p.add_argument("--t", type=float, default=3.0)
-    p.add_argument("--diag-backup", type=float, default=0.5)
-    p.add_argument("--stopgrad-psi-backup", action="store_true")
-    p.add_argument("--lr", type=float, default=3e-4)
+    add_loss_arguments(p)
     p.add_argument("--param-every", type=int, default=50)
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument(

@@ -46,6 +46,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
+from authors_side_by_side import add_loss_arguments, authors_config  # noqa: E402
+
 AUTHORS_FILES = ("agents/tmd.py", "utils/networks.py", "utils/datasets.py", "utils/flax_utils.py")
 
 
@@ -58,15 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=0)
-    # the authors' config keys (get_config() defaults where not given)
+    # the authors' config keys (get_config() defaults for the others)
     p.add_argument("--batch", type=int, default=512)
-    p.add_argument("--alpha", type=float, default=0.03)
-    p.add_argument("--zeta", type=float, default=0.05)
-    p.add_argument("--discount", type=float, default=0.99)
-    p.add_argument("--t", type=float, default=3.0)
-    p.add_argument("--diag-backup", type=float, default=0.5)
-    p.add_argument("--stopgrad-psi-backup", action="store_true")
-    p.add_argument("--lr", type=float, default=3e-4)
+    add_loss_arguments(p)
     p.add_argument("--actor-p-randomgoal", type=float, default=0.0)
     # loop
     p.add_argument("--log-every", type=int, default=1000)
@@ -97,18 +93,10 @@ def authors_agent_and_data(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from ogbench.utils import load_dataset
     from sampler_side_by_side import import_authors
 
-    dataset_cls, gc_dataset_cls, get_config = import_authors(args.authors_impls.resolve())
+    dataset_cls, gc_dataset_cls, _ = import_authors(args.authors_impls.resolve())
     import agents.tmd as tmd_mod  # imported by import_authors from --authors-impls
 
-    config = get_config()
-    config.batch_size = args.batch
-    config.alpha = args.alpha
-    config.zeta = args.zeta
-    config.discount = args.discount
-    config.t = args.t
-    config.diag_backup = args.diag_backup
-    config.stopgrad_psi_backup = args.stopgrad_psi_backup
-    config.lr = args.lr
+    config = authors_config(tmd_mod, args)
     config.actor_p_trajgoal = 1.0 - args.actor_p_randomgoal
     config.actor_p_randomgoal = args.actor_p_randomgoal
     data = load_dataset(str(args.dataset), compact_dataset=False)
