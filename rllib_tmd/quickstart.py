@@ -101,13 +101,21 @@ def run_quickstart(
 
 
 def print_critic_check(metrics: dict[str, Any]) -> None:
-    """Prints the critic's rank correlation, when ``TMD.critic_check`` gave one."""
-    from rllib_tmd.envs.maze_distances import METRIC_KEY
+    """Prints the critic's checks, when ``TMD.critic_check`` gave them."""
+    from rllib_tmd.envs.maze_distances import DESCENT_KEY, METRIC_KEY
 
     if METRIC_KEY in metrics:
         print(
             f"Critic: Spearman's rho between the learned distance d(s, g) and the maze's "
             f"walking distance over all pairs of cells: {metrics[METRIC_KEY]:.2f} "
             "(1 = same order, 0 = unrelated)",
+            flush=True,
+        )
+    tasks = sorted(k for k in metrics if k.startswith(f"{DESCENT_KEY}/task"))
+    if tasks:
+        reached = [k.rsplit("task", 1)[1] for k in tasks if metrics[k] == 1.0]
+        print(
+            f"Critic: walking downhill on the learned distance, cell by cell, reaches the goal "
+            f"of {len(reached)} of {len(tasks)} tasks ({', '.join(reached) or 'none'})",
             flush=True,
         )

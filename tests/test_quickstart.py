@@ -14,11 +14,12 @@ from rllib_tmd.quickstart import run_quickstart
 def test_quickstart_runs_every_step_and_writes_its_results(ray_session, tmp_path, capsys):
     metrics = run_quickstart(out_dir=str(tmp_path), episodes=4, minutes=0.01, eval_episodes=1)
     out = capsys.readouterr().out
-    assert "| overall |" in out and "Critic: Spearman's rho" in out
+    assert "| overall |" in out and "Critic: Spearman's rho" in out and "walking downhill" in out
     assert metrics["updates"] >= 100  # at least one iteration, however short the budget
     assert 0.0 <= metrics["evaluation"]["success/overall"] <= 1.0
     assert metrics["evaluation"]["num_episodes"] == 5
     assert -1.0 <= metrics[METRIC_KEY] <= 1.0
+    assert metrics["greedy_descent/overall"] in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     assert (tmp_path / "datasets" / "pointmaze-medium-navigate-v0" / "metadata.json").exists()
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
     assert metrics["checkpoint"].startswith(str(tmp_path)) and (tmp_path / "checkpoint").is_dir()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -28,20 +29,32 @@ def is_pointmaze(env_name: str) -> bool:
 
 
 @functools.lru_cache(maxsize=16)
-def maze_cell_distances(env_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(centres [N, 2] float32, steps [N, N] int64)`` over the N free cells of a pointmaze
-    (row-major order): cell centres as observations and their grid BFS distances (-1 where no
-    walking path exists: the teleport maze)."""
+def maze_layout(env_name: str) -> Any:
+    """``(MazeLayout, {task_id: (start cell, goal cell)})`` of a pointmaze env: its grid
+    (:class:`~rllib_tmd.data.generate.pointmaze.MazeLayout`) and its OGBench tasks."""
     if not is_pointmaze(env_name):
-        raise ValueError(f"maze_cell_distances needs a pointmaze env, got {env_name!r}")
+        raise ValueError(f"needs a state-based pointmaze env, got {env_name!r}")
     from rllib_tmd.data.generate.pointmaze import MazeLayout
     from rllib_tmd.envs.ogbench_env import make_inner_env
 
     env = make_inner_env(env_name)
     try:
         layout = MazeLayout.from_env(env)
+        tasks = {
+            k: (tuple(t["init_ij"]), tuple(t["goal_ij"]))
+            for k, t in enumerate(env.unwrapped.task_infos, start=1)
+        }
     finally:
         env.close()
+    return layout, tasks
+
+
+@functools.lru_cache(maxsize=16)
+def maze_cell_distances(env_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(centres [N, 2] float32, steps [N, N] int64)`` over the N free cells of a pointmaze
+    (row-major order): cell centres as observations and their grid BFS distances (-1 where no
+    walking path exists: the teleport maze)."""
+    layout, _ = maze_layout(env_name)
     cells = layout.free_cells()
     centres = np.asarray([layout.ij_to_xy(c) for c in cells], dtype=np.float32)
     rows, cols = np.asarray(cells).T
@@ -80,3 +93,48 @@ def distance_rank_correlation(distance_fn: Callable[..., np.ndarray], env_name: 
     learned = np.asarray(distance_fn(centres, centres, pairwise=True))
     pairs = ~np.eye(len(centres), dtype=bool) & (steps >= 0)
     return rank_correlation(learned[pairs], steps[pairs])
+
+
+#: evaluation metric prefix of :func:`greedy_descent` (``greedy_descent/task1`` ... ``/overall``)
+DESCENT_KEY = "greedy_descent"
+
+
+def descend(layout: Any, downhill: np.ndarray, start: tuple[int, int]) -> list[tuple[int, int]]:
+    """Cells visited walking from ``start`` to the free neighbour with the lowest value of
+    ``downhill`` [H, W] for as long as that is lower than the current cell's; ends at a local
+    minimum (the walk never revisits a cell)."""
+    from rllib_tmd.data.generate.pointmaze import NEIGHBOURS
+
+    walk = [start]
+    while True:
+        i, j = walk[-1]
+        options = [(i + di, j + dj) for di, dj in NEIGHBOURS if layout.is_free(i + di, j + dj)]
+        best = min(options, key=lambda c: downhill[c], default=walk[-1])
+        if downhill[best] >= downhill[walk[-1]]:
+            return walk
+        walk.append(best)
+
+
+def greedy_descent(distance_fn: Callable[..., np.ndarray], env_name: str) -> dict[str, float]:
+    """For each OGBench task of a pointmaze: 1.0 if walking downhill on the learned
+    ``d(cell centre, goal cell centre)`` from the start cell, one neighbouring cell at a time
+    (:func:`descend`), reaches the goal cell, else 0.0 (the walk stops in a local minimum).
+    Keys ``greedy_descent/task<k>`` and ``greedy_descent/overall`` (their mean).
+
+    A policy-free check of whether the critic's distance field leads from start to goal; the
+    walk moves between cells as a walker would (teleporters are ordinary cells here).
+    ``distance_fn(obs [N, 2], goals [M, 2], pairwise=True) -> [N, M]``.
+    """
+    layout, tasks = maze_layout(env_name)
+    cells = layout.free_cells()
+    centres = np.asarray([layout.ij_to_xy(c) for c in cells], dtype=np.float32)
+    goals = np.asarray([layout.ij_to_xy(goal) for _, goal in tasks.values()], dtype=np.float32)
+    learned = np.asarray(distance_fn(centres, goals, pairwise=True))  # [N, tasks]
+    rows, cols = np.asarray(cells).T
+    out = {}
+    for column, (task_id, (start, goal)) in enumerate(tasks.items()):
+        downhill = np.full(layout.shape, np.inf)
+        downhill[rows, cols] = learned[:, column]
+        out[f"{DESCENT_KEY}/task{task_id}"] = float(descend(layout, downhill, start)[-1] == goal)
+    out[f"{DESCENT_KEY}/overall"] = float(np.mean(list(out.values())))
+    return out

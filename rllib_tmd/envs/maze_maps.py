@@ -19,39 +19,20 @@ from pathlib import Path
 import numpy as np
 
 from rllib_tmd.envs.evaluation import EvalResult
-from rllib_tmd.envs.maze_distances import is_pointmaze
+from rllib_tmd.envs.maze_distances import maze_layout
 
 #: ``distance_fn(obs [N, 2], goals [N, 2]) -> [N]``, e.g. ``TMD.temporal_distance``.
 DistanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def maze_layout(env_name: str):
-    """The :class:`~rllib_tmd.data.generate.pointmaze.MazeLayout` of a pointmaze env."""
-    if not is_pointmaze(env_name):
-        raise ValueError(f"maze maps need a state-based pointmaze env, got {env_name!r}")
-    from rllib_tmd.data.generate.pointmaze import MazeLayout
-    from rllib_tmd.envs.ogbench_env import make_inner_env
-
-    env = make_inner_env(env_name)
-    try:
-        return MazeLayout.from_env(env)
-    finally:
-        env.close()
-
-
 def task_goals(env_name: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """``{task_id: (start xy [2], goal xy [2])}`` of the env's OGBench tasks (cell centres)."""
-    from rllib_tmd.envs.ogbench_env import make_inner_env
+    layout, tasks = maze_layout(env_name)
 
-    env = make_inner_env(env_name)
-    try:
-        infos = env.unwrapped.task_infos
-    finally:
-        env.close()
-    return {
-        k: (np.asarray(t["init_xy"], np.float32), np.asarray(t["goal_xy"], np.float32))
-        for k, t in enumerate(infos, start=1)
-    }
+    def centre(cell: tuple[int, int]) -> np.ndarray:
+        return np.asarray(layout.ij_to_xy(cell), np.float32)
+
+    return {k: (centre(start), centre(goal)) for k, (start, goal) in tasks.items()}
 
 
 def distance_field(
@@ -94,7 +75,7 @@ def write_maze_map(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    layout = maze_layout(result.env_name)
+    layout, _ = maze_layout(result.env_name)
     goals = task_goals(result.env_name)
     tasks = result.tasks
     cols = min(3, len(tasks))

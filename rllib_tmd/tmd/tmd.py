@@ -408,20 +408,27 @@ class TMD(Algorithm):
         return write_maze_map(result, self.temporal_distance, path)
 
     def critic_check(self) -> dict[str, float]:
-        """On a pointmaze env: ``{"distance_rank_corr_bfs": rho}``, Spearman's rho between the
-        learned d(s, g) and the grid BFS distance over the maze's cell centres
-        (``rllib_tmd.envs.maze_distances``), a check of the critic that needs no rollout.
-        Elsewhere ``{}``."""
+        """Checks of the critic that need no rollout (``rllib_tmd.envs.maze_distances``), on a
+        pointmaze env; elsewhere ``{}``:
+
+        * ``distance_rank_corr_bfs``: Spearman's rho between the learned d(s, g) and the grid
+          BFS distance over the maze's cell centres;
+        * ``greedy_descent/task<k>`` (and ``/overall``): 1.0 where walking downhill on the
+          learned distance to task k's goal, cell by cell from its start, gets there.
+        """
         from rllib_tmd.envs.maze_distances import (
             METRIC_KEY,
             distance_rank_correlation,
-            is_pointmaze,
+            greedy_descent,
         )
 
-        env_name = self.config.ogbench_env
-        if not env_name or not is_pointmaze(env_name):
+        if not self._is_pointmaze():
             return {}
-        return {METRIC_KEY: distance_rank_correlation(self.temporal_distance, env_name)}
+        env_name = self.config.ogbench_env
+        return {
+            METRIC_KEY: distance_rank_correlation(self.temporal_distance, env_name),
+            **greedy_descent(self.temporal_distance, env_name),
+        }
 
     def evaluate_ogbench(
         self,

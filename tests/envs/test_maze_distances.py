@@ -7,9 +7,12 @@ import pytest
 
 from rllib_tmd.envs.maze_distances import (
     average_ranks,
+    descend,
     distance_rank_correlation,
+    greedy_descent,
     is_pointmaze,
     maze_cell_distances,
+    maze_layout,
     rank_correlation,
 )
 
@@ -61,3 +64,44 @@ def test_only_pointmazes_have_grid_distances():
     assert is_pointmaze("pointmaze-giant-stitch-v0") and not is_pointmaze("scene-play-v0")
     with pytest.raises(ValueError, match="pointmaze"):
         maze_cell_distances("scene-play-v0")
+
+
+def bfs_distance_fn(env_name):
+    """The true walking distance as a ``distance_fn`` over cell centres (pairwise)."""
+    centres, steps = maze_cell_distances(env_name)
+    index = {tuple(c): i for i, c in enumerate(centres)}
+
+    def distance(obs, goals, pairwise=True):
+        rows = [index[tuple(o)] for o in np.asarray(obs, np.float32)]
+        cols = [index[tuple(g)] for g in np.asarray(goals, np.float32)]
+        return steps[np.ix_(rows, cols)].astype(float)
+
+    return distance
+
+
+def test_walking_downhill_on_the_true_distance_reaches_every_goal():
+    scores = greedy_descent(
+        bfs_distance_fn("pointmaze-medium-navigate-v0"), "pointmaze-medium-navigate-v0"
+    )
+    assert scores == {
+        **{f"greedy_descent/task{k}": 1.0 for k in range(1, 6)},
+        "greedy_descent/overall": 1.0,
+    }
+
+
+def test_walking_downhill_stops_in_a_local_minimum():
+    layout, tasks = maze_layout("pointmaze-medium-navigate-v0")
+    start, goal = tasks[1]
+    straight = np.full(layout.shape, np.inf)  # straight-line distance: walls make dead ends
+    for i, j in layout.free_cells():
+        straight[i, j] = np.hypot(i - goal[0], j - goal[1])
+    walk = descend(layout, straight, start)
+    assert walk[0] == start and len(set(walk)) == len(walk)
+    assert all(straight[b] < straight[a] for a, b in zip(walk, walk[1:]))  # strictly downhill
+    assert walk[-1] != goal  # task 1 needs a detour that a straight line does not show
+
+    def euclidean(obs, goals, pairwise=True):
+        return np.linalg.norm(obs[:, None] - goals[None], axis=-1)
+
+    scores = greedy_descent(euclidean, "pointmaze-medium-navigate-v0")
+    assert scores["greedy_descent/task1"] == 0.0 and scores["greedy_descent/overall"] < 1.0

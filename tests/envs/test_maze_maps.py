@@ -20,7 +20,7 @@ def euclidean(obs: np.ndarray, goals: np.ndarray) -> np.ndarray:
 
 
 def test_distance_field_covers_free_space_and_leaves_walls_empty():
-    layout = maze_layout(ENV_NAME)
+    layout, _ = maze_layout(ENV_NAME)
     start, goal = task_goals(ENV_NAME)[1]
     field, (x0, x1, y0, y1) = distance_field(euclidean, layout, goal, per_cell=4)
     h, w = layout.shape
