@@ -25,7 +25,9 @@ Usage (one process per GPU; ``--max-minutes`` stops a run that would not finish)
 
 Writes ``<out>/log.jsonl`` (the mean of the authors' update info over every ``--log-every``
 updates, and each evaluation, as they happen) and ``<out>/results.json`` (config, evaluations,
-score), rewritten after every evaluation so a killed run keeps what it had.
+score), rewritten after every evaluation so a killed run keeps what it had. On pointmaze each
+evaluation also runs our critic checks on the authors' critic (``distance_rank_corr_bfs``,
+``greedy_descent/task<k>``) and draws ``<out>/maze_map_<step>.png``.
 """
 
 from __future__ import annotations
@@ -70,6 +72,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-start", type=int, default=0, help="no evaluation before this step")
     p.add_argument("--eval-episodes", type=int, default=50, help="per task (OGBench: 50)")
     p.add_argument("--eval-workers", type=int, default=None, help="env processes (default: auto)")
+    p.add_argument(
+        "--maze-map-episodes",
+        type=int,
+        default=5,
+        help="pointmaze: paths per task drawn over the authors' learned distance at each "
+        "evaluation (<out>/maze_map_<step>.png)",
+    )
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this long")
     p.add_argument("--out", type=Path, required=True)
     return p.parse_args(argv)
@@ -134,6 +143,44 @@ def authors_policy(agent: Any, max_rows: int) -> Callable[[np.ndarray, np.ndarra
     return act
 
 
+def authors_distance(agent: Any) -> Callable[..., np.ndarray]:
+    """``distance(obs [N, d], goals [N or M, d], pairwise=False) -> [N] or [N, M]``: the
+    authors' critic d(psi(s), psi(g)), averaged over its ensemble (as our
+    ``TMD.temporal_distance``), for the critic checks and the maze maps."""
+    import jax
+
+    psi = agent.network.select("psi")
+
+    def distance(obs: np.ndarray, goals: np.ndarray, pairwise: bool = False) -> np.ndarray:
+        psi_s = psi(np.asarray(obs, np.float32))
+        psi_g = psi(np.asarray(goals, np.float32))
+        if pairwise:
+            psi_s, psi_g = psi_s[..., :, None, :], psi_g[..., None, :, :]
+        d = np.asarray(jax.device_get(agent.distance(psi_s, psi_g)))
+        return d.mean(axis=0) if d.ndim == (3 if pairwise else 2) else d
+
+    return distance
+
+
+def critic_checks(agent: Any, env: str) -> dict[str, float]:
+    """Our pointmaze critic checks (rank correlation with walking distance, greedy descent)
+    on the authors' critic; ``{}`` on other envs."""
+    from rllib_tmd.envs.maze_distances import (
+        METRIC_KEY,
+        distance_rank_correlation,
+        greedy_descent,
+        is_pointmaze,
+    )
+
+    if not is_pointmaze(env):
+        return {}
+    distance = authors_distance(agent)
+    return {
+        METRIC_KEY: distance_rank_correlation(distance, env),
+        **greedy_descent(distance, env),
+    }
+
+
 def ogbench_score(evals: list[dict]) -> float | None:
     """OGBench's score: the mean overall success of the last three evaluations."""
     last = [e["success"] for e in evals[-3:]]
@@ -157,6 +204,8 @@ def main(argv: list[str] | None = None) -> dict:
     import jax
 
     from rllib_tmd.envs.evaluation import evaluate_policy
+    from rllib_tmd.envs.maze_distances import is_pointmaze
+    from rllib_tmd.envs.maze_maps import write_maze_map
 
     env = args.env or env_name_of(args.dataset)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -202,13 +251,19 @@ def main(argv: list[str] | None = None) -> dict:
                 env,
                 episodes_per_task=args.eval_episodes,
                 num_workers=args.eval_workers,
+                record_paths=args.maze_map_episodes if is_pointmaze(env) else 0,
             )
+            if result.paths:
+                write_maze_map(
+                    result, authors_distance(agent), args.out / f"maze_map_{step:07d}.png"
+                )
             evals.append(
                 {
                     "step": step,
                     "success": result.overall_success,
                     "tasks": result.success_rates,
                     "seconds": result.wall_time_s,
+                    **critic_checks(agent, env),
                 }
             )
             log.write(json.dumps({"step": step, "evaluation": evals[-1]}) + "\n")
