@@ -241,3 +241,25 @@ def test_the_evaluate_command_runs_a_checkpoint(ray_session, tiny_pointmaze, tmp
     in_process = task_rows("--workers", "0", "--envs", "1")
     assert any(row.startswith("| overall |") for row in in_process)
     assert task_rows("--workers", "1", "--envs", "2") == in_process  # same episodes
+
+
+def test_a_maze_map_that_cannot_be_drawn_does_not_end_the_run(
+    ray_session, tiny_pointmaze, monkeypatch, caplog
+):
+    config = (
+        TMDConfig()
+        .offline_data(input_=str(tiny_pointmaze["train"]))
+        .training(**TINY_TRAINING, eval_maze_map_episodes=1)
+        .evaluation(evaluation_interval=1)
+    )
+    algo = config.build_algo()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(algo, "maze_map", broken)
+    with caplog.at_level("WARNING"):
+        result = algo.evaluate()
+    algo.stop()
+    assert 0.0 <= result["ogbench"]["success/overall"] <= 1.0  # the evaluation still counts
+    assert "not drawn" in caplog.text and "disk full" in caplog.text
