@@ -121,8 +121,9 @@ def greedy_descent(distance_fn: Callable[..., np.ndarray], env_name: str) -> dic
     (:func:`descend`), reaches the goal cell, else 0.0 (the walk stops in a local minimum).
     Keys ``greedy_descent/task<k>`` and ``greedy_descent/overall`` (their mean).
 
-    A policy-free check of whether the critic's distance field leads from start to goal; the
-    walk moves between cells as a walker would (teleporters are ordinary cells here).
+    A policy-free check of whether the learned state distance leads from start to goal; the
+    walk moves between cells as a walker would (teleporters are ordinary cells here). The actor
+    follows Q = -d(phi(s, a), psi(g)), not this field, so it can succeed where the walk stops.
     ``distance_fn(obs [N, 2], goals [M, 2], pairwise=True) -> [N, M]``.
     """
     layout, tasks = maze_layout(env_name)
