@@ -49,6 +49,11 @@ def maze_layout(env_name: str) -> Any:
     return layout, tasks
 
 
+def cell_centres(layout: Any, cells: list[tuple[int, int]]) -> np.ndarray:
+    """Centres [N, 2] float32 of maze ``cells`` (row, column): the observation of a ball there."""
+    return np.asarray([layout.ij_to_xy(c) for c in cells], dtype=np.float32).reshape(-1, 2)
+
+
 @functools.lru_cache(maxsize=16)
 def maze_cell_distances(env_name: str) -> tuple[np.ndarray, np.ndarray]:
     """``(centres [N, 2] float32, steps [N, N] int64)`` over the N free cells of a pointmaze
@@ -56,7 +61,7 @@ def maze_cell_distances(env_name: str) -> tuple[np.ndarray, np.ndarray]:
     walking path exists: the teleport maze)."""
     layout, _ = maze_layout(env_name)
     cells = layout.free_cells()
-    centres = np.asarray([layout.ij_to_xy(c) for c in cells], dtype=np.float32)
+    centres = cell_centres(layout, cells)
     rows, cols = np.asarray(cells).T
     steps = np.stack([layout.bfs(c)[0][rows, cols] for c in cells])
     return centres, steps
@@ -128,9 +133,8 @@ def greedy_descent(distance_fn: Callable[..., np.ndarray], env_name: str) -> dic
     """
     layout, tasks = maze_layout(env_name)
     cells = layout.free_cells()
-    centres = np.asarray([layout.ij_to_xy(c) for c in cells], dtype=np.float32)
-    goals = np.asarray([layout.ij_to_xy(goal) for _, goal in tasks.values()], dtype=np.float32)
-    learned = np.asarray(distance_fn(centres, goals, pairwise=True))  # [N, tasks]
+    goals = cell_centres(layout, [goal for _, goal in tasks.values()])
+    learned = np.asarray(distance_fn(cell_centres(layout, cells), goals, pairwise=True))
     rows, cols = np.asarray(cells).T
     out = {}
     for column, (task_id, (start, goal)) in enumerate(tasks.items()):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rllib_tmd.envs.evaluation import EvalResult
-from rllib_tmd.envs.maze_distances import maze_layout
+from rllib_tmd.envs.maze_distances import cell_centres, maze_layout
 
 #: ``distance_fn(obs [N, 2], goals [N, 2]) -> [N]``, e.g. ``TMD.temporal_distance``.
 DistanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -28,11 +28,7 @@ DistanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 def task_goals(env_name: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """``{task_id: (start xy [2], goal xy [2])}`` of the env's OGBench tasks (cell centres)."""
     layout, tasks = maze_layout(env_name)
-
-    def centre(cell: tuple[int, int]) -> np.ndarray:
-        return np.asarray(layout.ij_to_xy(cell), np.float32)
-
-    return {k: (centre(start), centre(goal)) for k, (start, goal) in tasks.items()}
+    return {k: tuple(cell_centres(layout, [start, goal])) for k, (start, goal) in tasks.items()}
 
 
 def distance_field(
