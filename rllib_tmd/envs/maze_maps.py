@@ -13,6 +13,7 @@ teleporter that looks like a shortcut), the paths show the policy following it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,12 +32,20 @@ def task_goals(env_name: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     return {k: tuple(cell_centres(layout, [start, goal])) for k, (start, goal) in tasks.items()}
 
 
-def distance_field(
-    distance_fn: DistanceFn, layout, goal: np.ndarray, per_cell: int = 8
-) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """``(field [H * per_cell, W * per_cell], extent (x0, x1, y0, y1))``: the learned distance
-    from points of the maze's free space to ``goal`` [2]; NaN inside walls. Row 0 is the
-    lowest y (draw with ``origin="lower"``)."""
+@dataclasses.dataclass(frozen=True)
+class MazeGrid:
+    """Points over a maze, ``per_cell`` x ``per_cell`` per cell: ``points`` [P, 2] float32 (row
+    by row from the lowest y), ``free`` [P] (outside walls), the image ``shape`` (rows,
+    columns) and its ``extent`` (x0, x1, y0, y1) for ``imshow(origin="lower")``."""
+
+    points: np.ndarray
+    free: np.ndarray
+    shape: tuple[int, int]
+    extent: tuple[float, float, float, float]
+
+
+def maze_grid(layout, per_cell: int = 8) -> MazeGrid:
+    """The :class:`MazeGrid` of a :class:`~rllib_tmd.data.generate.pointmaze.MazeLayout`."""
     h, w = layout.shape
     half = 0.5 * layout.unit
     x0, y0 = -layout.offset_x - half, -layout.offset_y - half
@@ -47,11 +56,17 @@ def distance_field(
     gx, gy = np.meshgrid(xs, ys)
     points = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
     free = np.array([layout.is_free(*layout.xy_to_ij(x, y)) for x, y in points])
-    field = np.full(len(points), np.nan, dtype=np.float64)
-    if free.any():
-        goals = np.repeat(np.asarray(goal, np.float32)[None], int(free.sum()), axis=0)
-        field[free] = np.asarray(distance_fn(points[free], goals), dtype=np.float64)
-    return field.reshape(gx.shape), (x0, x1, y0, y1)
+    return MazeGrid(points, free, gx.shape, (x0, x1, y0, y1))
+
+
+def distance_field(distance_fn: DistanceFn, grid: MazeGrid, goal: np.ndarray) -> np.ndarray:
+    """``field [rows, columns]``: the learned distance from the grid's free points to ``goal``
+    [2]; NaN inside walls."""
+    field = np.full(len(grid.points), np.nan, dtype=np.float64)
+    if grid.free.any():
+        goals = np.repeat(np.asarray(goal, np.float32)[None], int(grid.free.sum()), axis=0)
+        field[grid.free] = np.asarray(distance_fn(grid.points[grid.free], goals), np.float64)
+    return field.reshape(grid.shape)
 
 
 def broken_at_jumps(xy: np.ndarray, max_step: float) -> np.ndarray:
@@ -72,6 +87,7 @@ def write_maze_map(
     import matplotlib.pyplot as plt
 
     layout, _ = maze_layout(result.env_name)
+    grid = maze_grid(layout, per_cell)  # the same points for every panel
     goals = task_goals(result.env_name)
     tasks = result.tasks
     cols = min(3, len(tasks))
@@ -85,8 +101,10 @@ def write_maze_map(
     cmap.set_bad("0.55")  # walls
     for ax, task in zip(axes.ravel(), tasks, strict=False):
         start, goal = goals[task.task_id]
-        field, extent = distance_field(distance_fn, layout, goal, per_cell)
-        image = ax.imshow(field, origin="lower", extent=extent, cmap=cmap, interpolation="nearest")
+        field = distance_field(distance_fn, grid, goal)
+        image = ax.imshow(
+            field, origin="lower", extent=grid.extent, cmap=cmap, interpolation="nearest"
+        )
         fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label="learned d(s, goal)")
         episodes = sorted(e for (k, e) in result.paths if k == task.task_id)
         for e in episodes:

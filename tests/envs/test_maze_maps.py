@@ -7,6 +7,7 @@ from rllib_tmd.envs.evaluation import evaluate_policy
 from rllib_tmd.envs.maze_maps import (
     broken_at_jumps,
     distance_field,
+    maze_grid,
     maze_layout,
     task_goals,
     write_maze_map,
@@ -22,7 +23,9 @@ def euclidean(obs: np.ndarray, goals: np.ndarray) -> np.ndarray:
 def test_distance_field_covers_free_space_and_leaves_walls_empty():
     layout, _ = maze_layout(ENV_NAME)
     start, goal = task_goals(ENV_NAME)[1]
-    field, (x0, x1, y0, y1) = distance_field(euclidean, layout, goal, per_cell=4)
+    grid = maze_grid(layout, per_cell=4)
+    field = distance_field(euclidean, grid, goal)
+    x0, x1, y0, y1 = grid.extent
     h, w = layout.shape
     assert field.shape == (4 * h, 4 * w)
     assert np.isclose(x1 - x0, w * layout.unit) and np.isclose(y1 - y0, h * layout.unit)
