@@ -22,8 +22,9 @@ import numpy as np
 from rllib_tmd.envs.evaluation import EvalResult
 from rllib_tmd.envs.maze_distances import cell_centres, maze_layout
 
-#: ``distance_fn(obs [N, 2], goals [N, 2]) -> [N]``, e.g. ``TMD.temporal_distance``.
-DistanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: ``distance_fn(obs [N, 2], goals [M, 2], pairwise=True) -> [N, M]``, e.g.
+#: ``TMD.temporal_distance`` (as the checks of :mod:`rllib_tmd.envs.maze_distances` take it).
+DistanceFn = Callable[..., np.ndarray]
 
 
 def task_goals(env_name: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -59,14 +60,15 @@ def maze_grid(layout, per_cell: int = 8) -> MazeGrid:
     return MazeGrid(points, free, gx.shape, (x0, x1, y0, y1))
 
 
-def distance_field(distance_fn: DistanceFn, grid: MazeGrid, goal: np.ndarray) -> np.ndarray:
-    """``field [rows, columns]``: the learned distance from the grid's free points to ``goal``
-    [2]; NaN inside walls."""
-    field = np.full(len(grid.points), np.nan, dtype=np.float64)
+def distance_fields(distance_fn: DistanceFn, grid: MazeGrid, goals: np.ndarray) -> np.ndarray:
+    """``fields [M, rows, columns]``: the learned distance from the grid's free points to each
+    of ``goals`` [M, 2], in one pairwise call; NaN inside walls."""
+    goals = np.asarray(goals, np.float32).reshape(-1, 2)
+    fields = np.full((len(goals), len(grid.points)), np.nan, dtype=np.float64)
     if grid.free.any():
-        goals = np.repeat(np.asarray(goal, np.float32)[None], int(grid.free.sum()), axis=0)
-        field[grid.free] = np.asarray(distance_fn(grid.points[grid.free], goals), np.float64)
-    return field.reshape(grid.shape)
+        learned = distance_fn(grid.points[grid.free], goals, pairwise=True)  # [free, M]
+        fields[:, grid.free] = np.asarray(learned, np.float64).T
+    return fields.reshape(len(goals), *grid.shape)
 
 
 def broken_at_jumps(xy: np.ndarray, max_step: float) -> np.ndarray:
@@ -99,9 +101,9 @@ def write_maze_map(
     )  # fmt: skip
     cmap = matplotlib.colormaps["viridis"].copy()
     cmap.set_bad("0.55")  # walls
-    for ax, task in zip(axes.ravel(), tasks, strict=False):
+    fields = distance_fields(distance_fn, grid, [goals[t.task_id][1] for t in tasks])
+    for ax, task, field in zip(axes.ravel(), tasks, fields, strict=False):
         start, goal = goals[task.task_id]
-        field = distance_field(distance_fn, grid, goal)
         image = ax.imshow(
             field, origin="lower", extent=grid.extent, cmap=cmap, interpolation="nearest"
         )

@@ -6,7 +6,7 @@ import pytest
 from rllib_tmd.envs.evaluation import evaluate_policy
 from rllib_tmd.envs.maze_maps import (
     broken_at_jumps,
-    distance_field,
+    distance_fields,
     maze_grid,
     maze_layout,
     task_goals,
@@ -16,15 +16,15 @@ from rllib_tmd.envs.maze_maps import (
 ENV_NAME = "pointmaze-medium-navigate-v0"
 
 
-def euclidean(obs: np.ndarray, goals: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(obs - goals, axis=1)
+def euclidean(obs: np.ndarray, goals: np.ndarray, pairwise: bool = True) -> np.ndarray:
+    return np.linalg.norm(obs[:, None] - goals[None], axis=-1)  # [N, M]
 
 
 def test_distance_field_covers_free_space_and_leaves_walls_empty():
     layout, _ = maze_layout(ENV_NAME)
     start, goal = task_goals(ENV_NAME)[1]
     grid = maze_grid(layout, per_cell=4)
-    field = distance_field(euclidean, grid, goal)
+    (field,) = distance_fields(euclidean, grid, goal[None])
     x0, x1, y0, y1 = grid.extent
     h, w = layout.shape
     assert field.shape == (4 * h, 4 * w)
