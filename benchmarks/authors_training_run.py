@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import jax
 
-    from rllib_tmd.envs.evaluation import evaluate_policy
+    from rllib_tmd.envs.evaluation import evaluate_policy, fresh_evaluation_seed
     from rllib_tmd.envs.maze_distances import is_pointmaze
     from rllib_tmd.envs.maze_maps import write_maze_map
 
@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
                 authors_policy(agent, args.eval_episodes),
                 env,
                 episodes_per_task=args.eval_episodes,
+                seed=fresh_evaluation_seed(args.seed, step),
                 num_workers=args.eval_workers,
                 record_paths=args.maze_map_episodes if is_pointmaze(env) else 0,
             )

@@ -156,6 +156,12 @@ def episode_seed(seed: int, task_id: int, episode: int) -> int:
     return int(np.random.SeedSequence([seed, task_id, episode]).generate_state(1)[0])
 
 
+def fresh_evaluation_seed(trial_seed: int, updates: int) -> int:
+    """Base seed of a training run's evaluation after ``updates`` updates: each evaluation and
+    each trial seed gets other episodes, as OGBench's evaluations keep drawing from one env."""
+    return int(np.random.SeedSequence([trial_seed, updates]).generate_state(1)[0])
+
+
 def default_num_workers() -> int:
     """Env worker processes used when ``num_workers`` is None: one per usable core but one (the
     policy's), at most 8; 0 (envs in this process) with fewer than 3 cores."""

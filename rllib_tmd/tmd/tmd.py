@@ -77,7 +77,10 @@ TMD_TRAINING_DEFAULTS: dict[str, Any] = {
     "ogbench_env": None,
     "eval_episodes_per_task": 50,
     "eval_task_ids": (1, 2, 3, 4, 5),
-    "eval_seed": 0,
+    # Base seed of the evaluation episodes. "auto": drawn from (seed, updates so far), so every
+    # evaluation and every trial seed runs fresh episodes, as OGBench's evaluations do (its env
+    # keeps drawing from one generator); an int: the same episodes at every evaluation.
+    "eval_seed": "auto",
     # Processes that step the evaluation envs ("auto": one per core but one, at most 8; 0 on
     # fewer than 3 cores). An int is also added to the CPUs a Tune trial reserves.
     "eval_num_workers": "auto",
@@ -247,7 +250,7 @@ class TMDConfig(AlgorithmConfig):
                     f"TMD config keys '{key}_p_curgoal', '{key}_p_trajgoal', "
                     f"'{key}_p_randomgoal' must be >= 0 and sum to 1, got {probs}"
                 )
-        for key, minimum in (("eval_num_workers", 0), ("eval_num_envs", 1)):
+        for key, minimum in (("eval_num_workers", 0), ("eval_num_envs", 1), ("eval_seed", 0)):
             value = getattr(self, key)
             counted = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
             if value != "auto" and not counted:
@@ -377,7 +380,8 @@ class TMD(Algorithm):
 
     # ---- evaluation ---------------------------------------------------------------
     def evaluate(self, parallel_train_future: Any = None) -> dict[str, Any]:
-        """OGBench protocol (spec §5) with the current policy; deterministic for eval_seed.
+        """OGBench protocol (spec §5) with the current policy, episodes seeded by
+        :meth:`evaluation_seed`.
 
         Before ``eval_start_updates`` updates it evaluates nothing (no ``ogbench`` results).
         On pointmaze envs it also reports ``distance_rank_corr_bfs`` (:meth:`critic_check`) and,
@@ -473,7 +477,7 @@ class TMD(Algorithm):
                 self.config.ogbench_env,
                 episodes_per_task=episodes_per_task or self.config.eval_episodes_per_task,
                 task_ids=tuple(self.config.eval_task_ids),
-                seed=self.config.eval_seed if seed is None else seed,
+                seed=self.evaluation_seed() if seed is None else seed,
                 video_dir=video_dir,
                 progress=progress,
                 num_workers=None if workers == "auto" else workers,
@@ -484,6 +488,16 @@ class TMD(Algorithm):
             torch.set_num_threads(threads)
         logger.info("OGBench evaluation took %.1fs", time.perf_counter() - start)
         return result
+
+    def evaluation_seed(self) -> int:
+        """The base seed of the next evaluation's episodes: ``eval_seed``, or for ``"auto"`` one
+        drawn from the trial's ``seed`` and its updates so far."""
+        from rllib_tmd.envs.evaluation import fresh_evaluation_seed
+
+        if self.config.eval_seed != "auto":
+            return self.config.eval_seed
+        updates = int(self.metrics.peek(NUM_UPDATES_LIFETIME, default=0))
+        return fresh_evaluation_seed(self.config.seed or 0, updates)
 
     def temporal_distance(
         self,

@@ -52,6 +52,8 @@ def test_known_keys_in_a_config_dict_are_accepted():
         ("eval_num_workers", 2.5, r"'eval_num_workers'"),
         ("eval_num_envs", 0, r"'eval_num_envs'.*'auto' or an int >= 1"),
         ("eval_num_envs", True, r"'eval_num_envs'"),
+        ("eval_seed", -3, r"'eval_seed'.*'auto' or an int >= 0"),
+        ("eval_seed", "fixed", r"'eval_seed'"),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_values(key, value, pattern):

@@ -200,6 +200,31 @@ def test_no_evaluation_before_eval_start_updates(ray_session, tiny_pointmaze):
     assert 0.0 <= second["evaluation"]["ogbench"]["success/overall"] <= 1.0
 
 
+def test_every_evaluation_runs_fresh_episodes_unless_eval_seed_fixes_them(
+    ray_session, tiny_pointmaze
+):
+    def seeds_before_and_after_training(seed: int, **training) -> tuple[int, int]:
+        config = (
+            TMDConfig()
+            .offline_data(input_=str(tiny_pointmaze["train"]))
+            .training(**TINY_TRAINING, **training)
+            .debugging(seed=seed)
+        )
+        algo = config.build_algo()
+        try:
+            before = algo.evaluation_seed()
+            algo.train()
+            return before, algo.evaluation_seed()
+        finally:
+            algo.stop()
+
+    first, later = seeds_before_and_after_training(0)  # eval_seed "auto"
+    assert first != later  # a new evaluation, new episodes
+    assert seeds_before_and_after_training(0) == (first, later)  # reproducible
+    assert seeds_before_and_after_training(1)[0] != first  # another trial seed, other episodes
+    assert seeds_before_and_after_training(0, eval_seed=5) == (5, 5)
+
+
 def test_eval_num_envs_changes_the_batching_not_the_results(ray_session, tiny_pointmaze):
     config = (
         TMDConfig()
