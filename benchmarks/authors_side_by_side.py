@@ -52,6 +52,8 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from authors_code import add_loss_arguments, authors_config, import_authors  # noqa: E402
+
 from rllib_tmd.tmd import tmd_learner as keys  # noqa: E402
 from rllib_tmd.tmd.default_tmd_rl_module import (  # noqa: E402
     ACTOR_LOG_STD,
@@ -97,30 +99,6 @@ TERMS = {
 
 
 # ---- the authors' agent -----------------------------------------------------------------------
-def import_authors(impls: Path) -> Any:
-    """The authors' ``agents.tmd`` module, imported from ``impls`` (``utils`` must be there)."""
-    for rel in ("agents/tmd.py", "utils/networks.py", "utils/flax_utils.py", "utils/encoders.py"):
-        if not (impls / rel).is_file():
-            raise SystemExit(f"--authors-impls {impls}: missing {rel}")
-    sys.path.insert(0, str(impls))
-    import importlib
-
-    return importlib.import_module("agents.tmd")
-
-
-def authors_config(tmd_mod: Any, args: argparse.Namespace) -> Any:
-    config = tmd_mod.get_config()
-    config.alpha = args.alpha
-    config.zeta = args.zeta
-    config.discount = args.discount
-    config.t = args.t
-    config.diag_backup = args.diag_backup
-    config.stopgrad_psi_backup = args.stopgrad_psi_backup
-    config.batch_size = args.batch
-    config.lr = args.lr
-    return config
-
-
 def authors_gradients(agent: Any, batch: dict) -> Any:
     """``jax.grad`` of the authors' ``total_loss`` at the agent's parameters (what
     ``agent.update`` feeds to Adam; same rng split as ``update``)."""
@@ -406,19 +384,6 @@ def grad_stats(module: torch.nn.Module) -> dict[str, float]:
 
 
 # ---- main --------------------------------------------------------------------------------------
-def add_loss_arguments(p: argparse.ArgumentParser) -> None:
-    """The authors' loss and optimiser settings (read by :func:`authors_config`). Ours:
-    alpha, zeta, gamma, linex_threshold, diag_backup, stopgrad_psi_backup, lr, with
-    action_invariance_weight = contrastive_weight = 1."""
-    p.add_argument("--alpha", type=float, default=0.03)
-    p.add_argument("--zeta", type=float, default=0.05)
-    p.add_argument("--discount", type=float, default=0.99)
-    p.add_argument("--t", type=float, default=3.0)
-    p.add_argument("--diag-backup", type=float, default=0.5)
-    p.add_argument("--stopgrad-psi-backup", action="store_true")
-    p.add_argument("--lr", type=float, default=3e-4)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--authors-impls", type=Path, required=True, help="the authors' impls folder")

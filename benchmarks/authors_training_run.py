@@ -48,7 +48,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from authors_side_by_side import add_loss_arguments, authors_config  # noqa: E402
+from authors_code import add_loss_arguments, authors_config  # noqa: E402
 
 AUTHORS_FILES = ("agents/tmd.py", "utils/networks.py", "utils/datasets.py", "utils/flax_utils.py")
 
@@ -80,6 +80,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "evaluation (<out>/maze_map_<step>.png)",
     )
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this long")
+    p.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="when the run stops, save the agent and the run's state there (CHECKPOINT_FILES)",
+    )
+    p.add_argument(
+        "--resume-from",
+        type=Path,
+        default=None,
+        help="a --checkpoint-dir of an earlier run with the same settings: continue it",
+    )
     p.add_argument("--out", type=Path, required=True)
     return p.parse_args(argv)
 
@@ -199,6 +211,108 @@ def write_results(out: Path, header: dict, evals: list[dict], steps_done: int, s
     return result
 
 
+# What --checkpoint-dir holds: three .npz of the agent's leaves (each under the 16 MiB a device
+# command brings back), the run's state and its log so far.
+CHECKPOINT_FILES = (
+    "authors_state.npz",  # every array leaf but Adam's moments, exact (parameters, rng, counts)
+    "authors_adam_mu.npz",  # Adam's first moments, as bfloat16 bits
+    "authors_adam_nu.npz",  # Adam's second moments, as bfloat16 bits
+    "authors_run.json",  # step, train seconds, evaluations, numpy's RNG, the leaves' paths
+    "log.jsonl",
+)
+
+
+def leaf_group(path: str) -> str:
+    """Which checkpoint file a leaf of the agent goes to, by its key path."""
+    for moment in ("mu", "nu"):
+        if f".opt_state[0].{moment}[" in path:
+            return f"adam_{moment}"
+    return "state"
+
+
+def save_checkpoint(agent: Any, folder: Path, run_state: dict, log_path: Path) -> None:
+    """The agent and ``run_state`` (JSON-able) under ``folder`` (:data:`CHECKPOINT_FILES`).
+
+    Adam's moments are stored in bfloat16 so that one seed's checkpoint (3.7M parameters:
+    ~30 MB) fits next to the wheels in what travels to a device machine; a resumed run's
+    moments carry bfloat16's relative rounding (< 0.4 %). Everything else is exact."""
+    import jax
+    import ml_dtypes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    leaves = jax.tree_util.tree_flatten_with_path(agent)[0]
+    groups: dict[str, dict[str, np.ndarray]] = {"state": {}, "adam_mu": {}, "adam_nu": {}}
+    scalars, paths = {}, []
+    for i, (key_path, leaf) in enumerate(leaves):
+        path = jax.tree_util.keystr(key_path)
+        paths.append(path)
+        if not hasattr(leaf, "shape"):
+            scalars[str(i)] = leaf
+            continue
+        array = np.asarray(jax.device_get(leaf))
+        group = leaf_group(path)
+        if group != "state":
+            array = array.astype(ml_dtypes.bfloat16).view(np.uint16)
+        groups[group][str(i)] = array
+    for group, arrays in groups.items():
+        np.savez(folder / f"authors_{group}.npz", **arrays)
+    rng = np.random.get_state()
+    state = {
+        **run_state,
+        "leaf_paths": paths,
+        "scalar_leaves": scalars,
+        "numpy_rng": [rng[0], rng[1].tolist(), *rng[2:]],
+    }
+    (folder / "authors_run.json").write_text(json.dumps(state) + "\n")
+    (folder / "log.jsonl").write_bytes(log_path.read_bytes())
+
+
+def restore_checkpoint(agent: Any, folder: Path) -> tuple[Any, dict]:
+    """``(agent, run_state)`` from :func:`save_checkpoint`'s files; ``agent`` (built with this
+    run's settings) gives the structure, and a checkpoint of another structure is an error."""
+    import jax
+    import jax.numpy as jnp
+    import ml_dtypes
+
+    missing = [name for name in CHECKPOINT_FILES if not (folder / name).is_file()]
+    if missing:
+        raise SystemExit(f"--resume-from {folder}: missing {', '.join(missing)}")
+    state = json.loads((folder / "authors_run.json").read_text())
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(agent)
+    paths = [jax.tree_util.keystr(key_path) for key_path, _ in leaves]
+    if paths != state["leaf_paths"]:
+        raise SystemExit(
+            f"--resume-from {folder}: the checkpoint's agent has another structure than this "
+            f"run's ({len(state['leaf_paths'])} vs {len(paths)} leaves): other settings?"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    for group in ("state", "adam_mu", "adam_nu"):
+        with np.load(folder / f"authors_{group}.npz") as stored:
+            for key in stored.files:
+                array = stored[key]
+                if group != "state":
+                    array = array.view(ml_dtypes.bfloat16).astype(np.float32)
+                arrays[key] = array
+    restored = []
+    for i, (path, (_, leaf)) in enumerate(zip(paths, leaves, strict=True)):
+        if str(i) in state["scalar_leaves"]:
+            restored.append(state["scalar_leaves"][str(i)])
+            continue
+        array = arrays[str(i)]
+        if not hasattr(leaf, "shape"):  # a Python number in a new agent, an array after updates
+            restored.append(jnp.asarray(array))
+            continue
+        if array.shape != leaf.shape:
+            raise SystemExit(
+                f"--resume-from {folder}: {path} has shape {array.shape}, "
+                f"this run's agent {leaf.shape}"
+            )
+        restored.append(jnp.asarray(array, dtype=leaf.dtype))
+    rng = state["numpy_rng"]
+    np.random.set_state((rng[0], np.asarray(rng[1], dtype=np.uint32), *rng[2:]))
+    return jax.tree_util.tree_unflatten(treedef, restored), state
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import jax
@@ -222,12 +336,18 @@ def main(argv: list[str] | None = None) -> dict:
         "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
     }
     print(f"authors' TMD on {args.dataset} ({env}), {jax.devices()[0]}", flush=True)
-    log = (args.out / "log.jsonl").open("a")
     evals: list[dict] = []
+    first_step, train_seconds = 1, 0.0
+    if args.resume_from:
+        agent, state = restore_checkpoint(agent, args.resume_from)
+        first_step, train_seconds, evals = state["step"] + 1, state["train_seconds"], state["evals"]
+        (args.out / "log.jsonl").write_bytes((args.resume_from / "log.jsonl").read_bytes())
+        print(f"resumed from {args.resume_from} at {state['step']:,} updates", flush=True)
+    log = (args.out / "log.jsonl").open("a")
     infos: list[dict] = []
     start = time.perf_counter()
-    window_start, train_seconds, step = start, 0.0, 0
-    for step in range(1, args.steps + 1):
+    window_start, step = start, first_step - 1
+    for step in range(first_step, args.steps + 1):
         agent, info = agent.update(dataset.sample(args.batch))
         infos.append(info)
         if step % args.log_every == 0:
@@ -276,6 +396,10 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"stopping at {step:,} updates: --max-minutes {args.max_minutes}", flush=True)
             break
     log.close()
+    if args.checkpoint_dir:
+        run_state = {"step": step, "train_seconds": train_seconds, "evals": evals}
+        save_checkpoint(agent, args.checkpoint_dir, run_state, args.out / "log.jsonl")
+        print(f"checkpoint at {step:,} updates in {args.checkpoint_dir}", flush=True)
     return write_results(args.out, header, evals, step, train_seconds)
 
 

@@ -173,10 +173,10 @@ def draw_ours(path: Path, seed: int, n: int, p_random: float, kind: str, chunk: 
 
 def import_authors(impls: Path) -> tuple[Any, Any, Any]:
     """The authors' ``Dataset``, ``GCDataset`` and TMD ``get_config`` (their agent module is
-    imported, and the checkout checked, by ``authors_side_by_side.import_authors``)."""
+    imported, and the checkout checked, by ``authors_code.import_authors``)."""
     import importlib
 
-    from authors_side_by_side import import_authors as import_authors_agent
+    from authors_code import import_authors as import_authors_agent
 
     get_config = import_authors_agent(impls).get_config
     datasets = importlib.import_module("utils.datasets")

@@ -1,8 +1,11 @@
 """rllib-tmd: Temporal Metric Distillation (TMD) for Ray RLlib.
 
 Importing this package registers the ``TMD`` algorithm with Tune's registry (so that
-experiment specs with ``run: TMD`` resolve) and the ``ogbench-goal`` environment.
+experiment specs with ``run: TMD`` resolve) and the ``ogbench-goal`` environment. Ray is a
+dependency; only without it (the env and data subpackages alone) is nothing registered.
 """
+
+import importlib.util
 
 __version__ = "0.1.0"
 
@@ -18,8 +21,17 @@ def register() -> None:
     register_envs()
 
 
-register()
+def __getattr__(name: str):
+    """Without Ray (a tool that only uses ``rllib_tmd.envs`` or ``rllib_tmd.data``, such as
+    ``benchmarks/authors_training_run.py`` on a machine without the Ray wheel), ``TMD`` and
+    ``TMDConfig`` are missing: say why instead of a bare AttributeError."""
+    if name in ("TMD", "TMDConfig"):
+        raise ImportError(f"rllib_tmd.{name} needs Ray RLlib: pip install 'ray[rllib]'")
+    raise AttributeError(f"module 'rllib_tmd' has no attribute {name!r}")
 
-from rllib_tmd.tmd import TMD, TMDConfig  # noqa: E402
+
+if importlib.util.find_spec("ray") is not None:
+    register()
+    from rllib_tmd.tmd import TMD, TMDConfig  # noqa: E402
 
 __all__ = ["TMD", "TMDConfig", "register", "__version__"]
