@@ -8,6 +8,8 @@
 # Both end with a snapshot: a status line per Tune trial (updates, minutes, last evaluations) on
 # stdout, and $OUT/job.tar.gz holding the job's log, every trial's progress.csv / result.json /
 # params.json and the job's --out folder (/tmp/job/out). CMD should write its results there.
+# Files CMD leaves in /tmp/job/carry (a checkpoint for the next session) are copied into $OUT
+# one by one once the job has ended (at most 7 files of < 16 MiB each come back beside the tar).
 set -u
 JOB=/tmp/job
 
@@ -33,6 +35,8 @@ PY
         (cd "$JOB" && tar czf "$OUT/job.tar.gz" job.log out \
             $(find runs -name progress.csv -o -name result.json -o -name params.json 2>/dev/null) \
             2>/dev/null)
+        # a checkpoint to carry to the next session (authors_to_1m.sh), whole once the job ended
+        if [ -d "$JOB/carry" ] && [ "$(job_state)" != running ]; then cp "$JOB"/carry/* "$OUT"/; fi
     fi
 }
 
@@ -44,6 +48,7 @@ job_state() {
 case "${1:-}" in
 start)
     shift
+    rm -rf "$JOB/carry"  # only what this job saves goes back
     mkdir -p "$JOB/out" "$JOB/runs"
     rm -rf "$JOB/repo" && cp -r "$PWD" "$JOB/repo"
     cd "$JOB/repo" || exit 1
