@@ -5,8 +5,6 @@ experiment specs with ``run: TMD`` resolve) and the ``ogbench-goal`` environment
 dependency; only without it (the env and data subpackages alone) is nothing registered.
 """
 
-import importlib.util
-
 __version__ = "0.1.0"
 
 
@@ -30,8 +28,12 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'rllib_tmd' has no attribute {name!r}")
 
 
-if importlib.util.find_spec("ray") is not None:
+try:
     register()
+except ModuleNotFoundError as error:
+    if (error.name or "").split(".")[0] != "ray":  # Ray is there, something else is missing
+        raise
+else:
     from rllib_tmd.tmd import TMD, TMDConfig  # noqa: E402
 
 __all__ = ["TMD", "TMDConfig", "register", "__version__"]
