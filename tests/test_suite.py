@@ -29,15 +29,15 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
     result = run_suite(
         tmp_path,
         2,
-        20,
+        30,
         *("--override", "action_invariance_weight=0"),  # an ablation: no L_I
         *("--eval-workers", "1"),  # evaluation envs in a worker process of the trial
-        *("--eval-start", "0.6"),  # of the evaluations at 10 and 20 updates, only the last
+        *("--eval-start", "0.6"),  # of the evaluations at 10, 20 and 30 updates, the last two
     )
     (row,) = result["rows"]
     assert row["dataset"] == "pointmaze-medium-navigate" and row["seeds"] == 2
     assert len(row["success_per_seed"]) == 2 and 0.0 <= row["success_mean"] <= 1.0
-    assert row["updates_per_seed"] == [20, 20]  # every seed ran to the planned updates
+    assert row["updates_per_seed"] == [30, 30]  # every seed ran to the planned updates
     curves = tmp_path / "out" / "curves" / "tmd-pointmaze-medium-navigate"
     assert (curves / "maze_map_seed0.png").is_file()  # the last evaluation's paths, drawn
     assert result["overrides"] == ["action_invariance_weight=0"]
@@ -50,7 +50,10 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
         evaluated = [
             r["num_updates_lifetime"] for r in lines if "ogbench" in r.get("evaluation", {})
         ]
-        assert evaluated == [20]
+        assert evaluated == [20, 30]
+        # every evaluation's maze map reached the trial's storage folder, the last one too
+        maps = sorted(p.name for p in result_file.parent.glob("maze_maps/*.png"))
+        assert maps == ["maze_map_000000020.png", "maze_map_000000030.png"]
     curves = tmp_path / "out" / "curves" / "tmd-pointmaze-medium-navigate"
     assert (curves / "success.png").stat().st_size > 0
     assert "| seed 0 |" in (curves / "results.md").read_text()
