@@ -59,16 +59,18 @@ def write_our_runs(out: Path) -> None:
         )
 
 
+def run_report(job_out: Path) -> subprocess.CompletedProcess:
+    script = REPO / "benchmarks" / "authors_vs_ours_report.py"
+    return subprocess.run(
+        [sys.executable, str(script), str(job_out)], capture_output=True, text=True, timeout=300
+    )
+
+
 def test_report_puts_both_codes_side_by_side_at_shared_update_counts(tmp_path):
     write_authors_run(tmp_path, 0, {50_000: 0.2, 100_000: 0.28}, nce=4.5)
     write_authors_run(tmp_path, 1, {50_000: 0.24, 100_000: 0.30}, nce=4.3)
     write_our_runs(tmp_path)
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "authors_vs_ours_report.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_report(tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = (tmp_path / "comparison.md").read_text()
     assert "| 100,000 | 29 ± 1 (n=2) | 30 ± 0 (n=1) |" in report  # success %, seed mean ± s.d.
@@ -80,11 +82,6 @@ def test_report_puts_both_codes_side_by_side_at_shared_update_counts(tmp_path):
 
 def test_report_without_both_sides_names_what_is_missing(tmp_path):
     write_our_runs(tmp_path)
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "authors_vs_ours_report.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_report(tmp_path)
     assert proc.returncode != 0
     assert "found 0 authors' runs, 1 of ours" in proc.stderr
