@@ -28,9 +28,9 @@ updates, and each evaluation, as they happen) and ``<out>/results.json`` (config
 score), rewritten after every evaluation so a killed run keeps what it had. With
 ``--checkpoint-dir`` a run that stops (``--max-minutes`` or the last step) saves the agent and
 its state, and ``--resume-from`` continues from there with the same settings
-(``benchmarks/authors_to_1m.sh`` takes one seed to 1M updates this way, session by session). On pointmaze each
-evaluation also runs our critic checks on the authors' critic (``distance_rank_corr_bfs``,
-``greedy_descent/task<k>``) and draws ``<out>/maze_map_<step>.png``.
+(``benchmarks/authors_to_1m.sh`` takes one seed to 1M updates this way, session by session).
+On pointmaze each evaluation also runs our critic checks on the authors' critic
+(``distance_rank_corr_bfs``, ``greedy_descent/task<k>``) and draws ``<out>/maze_map_<step>.png``.
 """
 
 from __future__ import annotations
