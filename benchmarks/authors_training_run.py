@@ -177,25 +177,6 @@ def authors_distance(agent: Any) -> Callable[..., np.ndarray]:
     return distance
 
 
-def critic_checks(agent: Any, env: str) -> dict[str, float]:
-    """Our pointmaze critic checks (rank correlation with walking distance, greedy descent)
-    on the authors' critic; ``{}`` on other envs."""
-    from rllib_tmd.envs.maze_distances import (
-        METRIC_KEY,
-        distance_rank_correlation,
-        greedy_descent,
-        is_pointmaze,
-    )
-
-    if not is_pointmaze(env):
-        return {}
-    distance = authors_distance(agent)
-    return {
-        METRIC_KEY: distance_rank_correlation(distance, env),
-        **greedy_descent(distance, env),
-    }
-
-
 def ogbench_score(evals: list[dict]) -> float | None:
     """OGBench's score: the mean overall success of the last three evaluations."""
     last = [e["success"] for e in evals[-3:]]
@@ -321,7 +302,7 @@ def main(argv: list[str] | None = None) -> dict:
     import jax
 
     from rllib_tmd.envs.evaluation import evaluate_policy, fresh_evaluation_seed
-    from rllib_tmd.envs.maze_distances import is_pointmaze
+    from rllib_tmd.envs.maze_distances import critic_checks, is_pointmaze
     from rllib_tmd.envs.maze_maps import write_maze_map
 
     env = args.env or env_name_of(args.dataset)
@@ -387,7 +368,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "success": result.overall_success,
                     "tasks": result.success_rates,
                     "seconds": result.wall_time_s,
-                    **critic_checks(agent, env),
+                    **critic_checks(authors_distance(agent), env),
                 }
             )
             log.write(json.dumps({"step": step, "evaluation": evals[-1]}) + "\n")

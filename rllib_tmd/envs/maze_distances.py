@@ -143,3 +143,16 @@ def greedy_descent(distance_fn: Callable[..., np.ndarray], env_name: str) -> dic
         out[f"{DESCENT_KEY}/task{task_id}"] = float(descend(layout, downhill, start)[-1] == goal)
     out[f"{DESCENT_KEY}/overall"] = float(np.mean(list(out.values())))
     return out
+
+
+def critic_checks(distance_fn: Callable[..., np.ndarray], env_name: str) -> dict[str, float]:
+    """Every check here of a learned distance that needs no rollout, on a pointmaze env;
+    elsewhere ``{}``: ``distance_rank_corr_bfs`` (:func:`distance_rank_correlation`) and
+    ``greedy_descent/task<k>`` / ``/overall`` (:func:`greedy_descent`).
+    ``distance_fn(obs [N, 2], goals [M, 2], pairwise=True) -> [N, M]``."""
+    if not env_name or not is_pointmaze(env_name):
+        return {}
+    return {
+        METRIC_KEY: distance_rank_correlation(distance_fn, env_name),
+        **greedy_descent(distance_fn, env_name),
+    }

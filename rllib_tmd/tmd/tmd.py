@@ -433,19 +433,9 @@ class TMD(Algorithm):
         * ``greedy_descent/task<k>`` (and ``/overall``): 1.0 where walking downhill on the
           learned distance to task k's goal, cell by cell from its start, gets there.
         """
-        from rllib_tmd.envs.maze_distances import (
-            METRIC_KEY,
-            distance_rank_correlation,
-            greedy_descent,
-        )
+        from rllib_tmd.envs.maze_distances import critic_checks
 
-        if not self._is_pointmaze():
-            return {}
-        env_name = self.config.ogbench_env
-        return {
-            METRIC_KEY: distance_rank_correlation(self.temporal_distance, env_name),
-            **greedy_descent(self.temporal_distance, env_name),
-        }
+        return critic_checks(self.temporal_distance, self.config.ogbench_env)
 
     def evaluate_ogbench(
         self,
