@@ -45,6 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--datasets", nargs="+", default=all_names, choices=all_names)
     p.add_argument("--seeds", type=int, default=4)
+    p.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds are first-seed .. first-seed + seeds - 1 (more seeds in a later run)",
+    )
     p.add_argument("--stop-updates", type=int, default=1_000_000)
     p.add_argument("--updates-per-iteration", type=int, default=1000)
     p.add_argument(
@@ -168,7 +174,7 @@ def experiment(
     config = {
         **spec["config"],
         "input_": str(dataset),
-        "seed": {"grid_search": list(range(args.seeds))},
+        "seed": {"grid_search": list(range(args.first_seed, args.first_seed + args.seeds))},
         "updates_per_iteration": args.updates_per_iteration,
         # evaluations at every 10 % of the run: OGBench's score averages the last three
         "evaluation_interval": max(1, iterations // 10),
