@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any
 
 from rllib_tmd.tmd import tmd_learner as keys
+from rllib_tmd.tmd.critic_watch import AT_CHANCE_KEY, at_chance_message
 
 _SHOWN_TERMS = (
     (keys.CONTRASTIVE_LOSS, "nce"),
@@ -21,6 +23,15 @@ def learner_metrics(result: dict[str, Any]) -> dict[str, float]:
     """The default module's learner metrics of one ``algo.train()`` result."""
     learners = result.get("learners", {})
     return {k: v for k, v in learners.get("default_policy", {}).items() if isinstance(v, float)}
+
+
+def critic_at_chance_since(result: dict[str, Any]) -> int | None:
+    """The update since which the critic's contrastive accuracy has sat at chance, as the
+    algorithm reports it (``critic_watch``); None while the critic is fine."""
+    since = result.get(AT_CHANCE_KEY)
+    if since is None or not math.isfinite(float(since)):
+        return None
+    return int(since)
 
 
 def num_updates(result: dict[str, Any]) -> int:
@@ -40,6 +51,7 @@ class ProgressLine:
         self.start = time.perf_counter()
         self.start_updates: int | None = None
         self.last_success: float | None = None
+        self.warned_at_chance = False
 
     def update(self, result: dict[str, Any]) -> str:
         done = num_updates(result)
@@ -59,7 +71,13 @@ class ProgressLine:
             parts.append(f"success {100 * self.last_success:.1f}%")
         if self.total_updates and rate > 0:
             parts.append(f"ETA {_fmt_seconds((self.total_updates - done) / rate)}")
+        since = critic_at_chance_since(result)
+        if since is not None:
+            parts.append(f"CRITIC AT CHANCE since {since:,}")
         line = " | ".join(parts)
+        if since is not None and not self.warned_at_chance:
+            self.warned_at_chance = True
+            line += "\n" + at_chance_message(since, done)
         print(line, file=self.stream, flush=True)
         return line
 

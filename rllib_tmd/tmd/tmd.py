@@ -31,7 +31,7 @@ from ray.rllib.utils.metrics import (
 )
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 
-from rllib_tmd.tmd.critic_watch import ChanceAccuracyWatch
+from rllib_tmd.tmd.critic_watch import AT_CHANCE_KEY, ChanceAccuracyWatch
 from rllib_tmd.tmd.default_tmd_rl_module import DEFAULT_MODEL_CONFIG
 from rllib_tmd.tmd.tmd_learner import CONTRASTIVE_ACCURACY, NUM_UPDATES_LIFETIME
 
@@ -366,7 +366,8 @@ class TMD(Algorithm):
         self._watch_critic(learner_results)
 
     def _watch_critic(self, learner_results: list[dict[str, Any]]) -> None:
-        """Warns once if the contrastive accuracy sits at chance (``critic_watch``)."""
+        """Warns once if the contrastive accuracy sits at chance (``critic_watch``), and
+        reports the stretch's first update as ``AT_CHANCE_KEY`` while it lasts."""
         accuracies = [
             _peek(r.get(DEFAULT_MODULE_ID, {}).get(CONTRASTIVE_ACCURACY)) for r in learner_results
         ]
@@ -377,6 +378,9 @@ class TMD(Algorithm):
         message = self._critic_watch.observe(updates, float(np.mean(accuracies)))
         if message:
             logger.warning(message)
+        since = self._critic_watch.stuck_since(updates)
+        if since is not None:  # in the results while it lasts: the driver shows it from there
+            self.metrics.log_value(AT_CHANCE_KEY, since, window=1)
 
     # ---- evaluation ---------------------------------------------------------------
     def evaluate(self, parallel_train_future: Any = None) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """The warning for a critic whose contrastive accuracy sits at chance (``critic_watch``)."""
 
+import io
 import logging
 
 from rllib_tmd import TMDConfig
-from rllib_tmd.tmd.critic_watch import ChanceAccuracyWatch
+from rllib_tmd.progress import ProgressLine
+from rllib_tmd.tmd.critic_watch import AT_CHANCE_KEY, ChanceAccuracyWatch
 from rllib_tmd.tmd.tmd import contrastive_candidates
 from tests.tmd.conftest import TINY_TRAINING
 
@@ -28,6 +30,33 @@ def test_an_accuracy_above_chance_restarts_the_count():
     assert watch.observe(80, 0.0) is not None
 
 
+def test_stuck_since_names_the_stretch_only_while_it_lasts():
+    watch = ChanceAccuracyWatch(candidates=256, min_updates=0, patience_updates=30)
+    watch.observe(10, 1 / 256)
+    assert watch.stuck_since(20) is None  # not long enough yet
+    assert watch.observe(40, 1 / 256) is not None
+    assert watch.stuck_since(40) == 10
+    watch.observe(50, 30 / 256)  # the critic recovers (seen on scene-noisy at ~650k)
+    assert watch.stuck_since(50) is None
+    assert watch.observe(100, 1 / 256) is None  # a relapse is tracked, not warned twice
+    assert watch.stuck_since(130) == 100
+
+
+def test_the_progress_line_shows_a_critic_at_chance_once_in_full():
+    stream = io.StringIO()
+    line = ProgressLine(updates_per_iteration=1000, stream=stream)
+    line.update({"num_updates_lifetime": 1000, "time_this_iter_s": 1.0})
+    line.update({"num_updates_lifetime": 2000, AT_CHANCE_KEY: 1000})
+    line.update({"num_updates_lifetime": 3000, AT_CHANCE_KEY: 1000})
+    line.update({"num_updates_lifetime": 4000, AT_CHANCE_KEY: float("nan")})  # recovered
+    lines = stream.getvalue().splitlines()
+    assert "CRITIC AT CHANCE" not in lines[0]
+    assert "CRITIC AT CHANCE since 1,000" in lines[1]
+    assert "no longer tells goals apart" in lines[2]  # the full warning, once
+    assert "CRITIC AT CHANCE since 1,000" in lines[3] and len(lines) == 5
+    assert "CRITIC AT CHANCE" not in lines[4]
+
+
 def test_candidates_include_other_learners_only_with_global_negatives():
     config = TMDConfig().training(train_batch_size_per_learner=256)
     assert contrastive_candidates(config) == 256
@@ -43,6 +72,8 @@ def test_the_algorithm_logs_the_warning(ray_session, tiny_pointmaze, caplog):
     # a watch for which any accuracy is "chance" (<= 2/1), with no waiting
     algo._critic_watch = ChanceAccuracyWatch(candidates=1, min_updates=0, patience_updates=0)
     with caplog.at_level(logging.WARNING, logger="rllib_tmd.tmd.tmd"):
-        algo.train()
+        result = algo.train()
     algo.stop()
     assert "contrastive top-1 accuracy has been at chance" in caplog.text
+    # Ray keeps a Tune trial's log lines from the driver: the result carries it too
+    assert result[AT_CHANCE_KEY] == result["num_updates_lifetime"]  # its first iteration
