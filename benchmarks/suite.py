@@ -292,13 +292,16 @@ def trial_error(trial: Any) -> str:
 def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
     """One row per experiment (``labels``: experiment name -> row label, e.g. the dataset):
     final success of every seed, mean, standard error, wall time."""
-    from rllib_tmd.experiments import protocol_success, trial_history
+    from rllib_tmd.experiments import protocol_success, trial_history, trial_results
 
     rows = []
     for exp_name, dataset in labels.items():
         mine = [t for t in trials if experiment_of(t) == exp_name]
-        seeds, walls, reached, errors = [], [], [], []
+        seeds, walls, reached, errors, at_chance = [], [], [], [], {}
         for trial in sorted(mine, key=lambda t: t.config.get("seed", 0)):
+            stretches = critic_at_chance(trial_results(trial.local_path))
+            if stretches:
+                at_chance[trial.config.get("seed")] = stretches
             history = [h for h in trial_history(trial.local_path) if "success/overall" in h]
             if trial.status == "ERROR" or not history:
                 reason = trial_error(trial) or ("no evaluation" if not history else "")
@@ -318,9 +321,19 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
                 "trial_wall_s": statistics.mean(walls) if walls else None,
                 "updates_per_seed": reached,
                 "failed": errors,
+                "critic_at_chance_since": at_chance,
             }
         )
     return rows
+
+
+def critic_at_chance(results: list[dict[str, Any]]) -> list[int]:
+    """First update of every stretch in which the trial's critic sat at chance (the results'
+    ``critic_at_chance_since``, ``rllib_tmd.tmd.critic_watch``)."""
+    from rllib_tmd.progress import critic_at_chance_since
+
+    stretches = (critic_at_chance_since(result) for result in results)
+    return sorted({since for since in stretches if since is not None})
 
 
 def updates_reached(row: dict[str, Any], planned: int) -> str:
@@ -337,16 +350,22 @@ def table(rows: list[dict[str, Any]], updates: int) -> str:
         "| dataset | success % (mean ± s.e.) | seeds | per seed | wall / trial | updates |",
         "|---|---|---|---|---|---|",
     ]
+    notes = []
     for r in rows:
         if r["success_mean"] is None:
             lines.append(f"| {r['dataset']} | failed: {'; '.join(r['failed'])} | 0 | | | |")
             continue
         per_seed = ", ".join(f"{100 * v:.1f}" for v in r["success_per_seed"])
+        for seed, stretches in r.get("critic_at_chance_since", {}).items():
+            since = ", ".join(f"{s:,}" for s in stretches)
+            notes.append(f"{r['dataset']} seed {seed}: critic at chance from update {since}")
         lines.append(
             f"| {r['dataset']} | {100 * r['success_mean']:.1f} ± {100 * r['success_stderr']:.1f} "
             f"| {r['seeds']} | {per_seed} | {r['trial_wall_s'] / 60:.1f} min "
             f"| {updates_reached(r, updates)} |"
         )
+    if notes:  # rllib_tmd.tmd.critic_watch: its contrastive accuracy at 1/batch for 20k updates
+        lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines)
 
 

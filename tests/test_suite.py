@@ -120,3 +120,28 @@ def test_a_failed_trial_is_named_with_its_error_and_fails_the_command(tmp_path):
     assert row["failed"] == ["seed 3: ERROR (ModuleNotFoundError: No module named 'x')"]
     assert "ModuleNotFoundError" in suite.table([row], 10)
     assert suite.failed_experiments({"rows": [row]}) == ["pointmaze-x"]
+
+
+def test_a_critic_at_chance_is_named_under_the_table(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import suite
+
+    evaluation = {"ogbench": {"success/overall": 0.02}}
+    results = [  # as TMD reports them: critic_at_chance_since while the stretch lasts
+        {"num_updates_lifetime": 10_000},
+        {"num_updates_lifetime": 30_000, "critic_at_chance_since": 5_000},
+        {"num_updates_lifetime": 40_000, "critic_at_chance_since": float("nan")},
+        {"num_updates_lifetime": 50_000, "critic_at_chance_since": 5_000, "evaluation": evaluation},
+    ]
+    (tmp_path / "result.json").write_text("\n".join(json.dumps(r) for r in results))
+
+    class Trial:
+        status = "TERMINATED"
+        config = {"seed": 1}
+        local_path = str(tmp_path)
+        last_result = {"time_total_s": 60.0}
+        experiment_dir_name = "tmd-x"
+
+    (row,) = suite.collect([Trial()], {"tmd-x": "scene-x"})
+    assert row["critic_at_chance_since"] == {1: [5_000]}
+    assert "- scene-x seed 1: critic at chance from update 5,000" in suite.table([row], 50_000)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 
 CHANCE_FACTOR = 2.0  # "at chance": accuracy <= CHANCE_FACTOR / candidates
-MIN_UPDATES = 100_000  # no verdict before this many updates (early training is noisy)
+MIN_UPDATES = 10_000  # no verdict before this many updates (a healthy critic leaves chance in
+# ~100 updates; on scene-noisy the collapse to chance came at ~5k)
 PATIENCE_UPDATES = 20_000  # how long the accuracy must stay at chance
 AT_CHANCE_KEY = "critic_at_chance_since"  # result key: first update of the stretch at chance
 
