@@ -209,9 +209,9 @@ def copy_last_maze_map(trial_dir: Path, target: Path) -> None:
 
 def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
     """Per Tune experiment folder: ``out/curves/<experiment>/`` with ``success.png`` (success
-    vs. updates, a line per seed), ``results.md`` (OGBench score per seed) and ``results.json``
-    (every evaluation) and ``learner.csv`` (loss terms every 50k updates). Returns the plots
-    written."""
+    vs. updates, a line per seed), ``critic.png`` (:func:`plot_critic`), ``results.md``
+    (OGBench score per seed), ``results.json`` (every evaluation) and ``learner.csv`` (loss
+    terms every 50k updates). Returns the plots written."""
     from rllib_tmd.experiments import evaluation_point, summarize, trial_results
 
     plots = []
@@ -229,7 +229,47 @@ def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
         if rows:
             plots.append(summarize(rows, out / "curves" / exp_dir.name)["plot"])
             write_table(diagnostics, out / "curves" / exp_dir.name / "learner.csv")
+            batch = json.loads((trial_dir / "params.json").read_text()).get(
+                "train_batch_size_per_learner"
+            )
+            plots.append(plot_critic(diagnostics, batch, out / "curves" / exp_dir.name))
     return plots
+
+
+def plot_critic(diagnostics: list[dict[str, Any]], batch: int | None, out_dir: Path) -> Path:
+    """``critic.png``: per seed, the contrastive loss next to its chance level log(batch) (a
+    critic that cannot tell goals apart), and the mean distance to positive and to negative
+    goals (``diagnostics``: :func:`learner_points` rows with their ``seed``)."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (nce_ax, dist_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, seed in enumerate(sorted({row["seed"] for row in diagnostics}, key=str)):
+        rows = [row for row in diagnostics if row["seed"] == seed]
+        xs = [row["updates"] for row in rows]
+        nce = [row.get("contrastive_loss") for row in rows]
+        nce_ax.plot(xs, nce, color=f"C{i}", label=f"seed {seed}")
+        for key, style in (("mean_dist_positive", "-"), ("mean_dist_negative", "--")):
+            label = f"seed {seed}, {key.removeprefix('mean_dist_')} goals"
+            dist_ax.plot(xs, [row.get(key) for row in rows], style, color=f"C{i}", label=label)
+    if batch:
+        nce_ax.axhline(math.log(batch), color="grey", ls=":", label=f"chance: log {batch}")
+    nce_ax.set_ylabel("contrastive loss (L_NCE)")
+    dist_ax.set_ylabel("mean learned distance d(s, g)")
+    dist_ax.set_yscale("log")
+    for ax in (nce_ax, dist_ax):
+        ax.set_xlabel("gradient updates")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    path = out_dir / "critic.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def learner_points(results: list[dict[str, Any]], every: int = 50_000) -> list[dict[str, Any]]:

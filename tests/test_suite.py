@@ -56,6 +56,7 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
         assert maps == ["maze_map_000000020.png", "maze_map_000000030.png"]
     curves = tmp_path / "out" / "curves" / "tmd-pointmaze-medium-navigate"
     assert (curves / "success.png").stat().st_size > 0
+    assert (curves / "critic.png").stat().st_size > 0  # contrastive loss vs. chance, distances
     assert "| seed 0 |" in (curves / "results.md").read_text()
     assert "contrastive_loss" in (curves / "learner.csv").read_text().splitlines()[0]
 
@@ -96,8 +97,9 @@ def test_curves_skip_a_trial_that_failed_before_its_first_result(tmp_path):
     trial = tmp_path / "runs" / "tmd-x" / "TMD_0"
     trial.mkdir(parents=True)
     (trial / "params.json").write_text('{"seed": 0}')  # no result.json
-    (plot,) = suite.write_curves([tmp_path / "runs" / "tmd-x"], tmp_path / "out")
-    assert plot.exists()
+    plots = suite.write_curves([tmp_path / "runs" / "tmd-x"], tmp_path / "out")
+    assert [p.name for p in plots] == ["success.png", "critic.png"]
+    assert all(p.exists() for p in plots)
     assert "| seed 0 |" in (tmp_path / "out" / "curves" / "tmd-x" / "results.md").read_text()
 
 
