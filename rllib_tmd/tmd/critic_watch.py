@@ -7,9 +7,10 @@ without bound) and the released weighting on scene-noisy (accuracy at 1/B from ~
 every distance shrinking towards 0, the contrastive loss at log B). Training goes on (a warning,
 not an error): the run stays the user's to judge.
 
-The algorithm reports the stretch's first update in its results under :data:`AT_CHANCE_KEY`
-once it has warned, because Ray keeps a Tune trial's log lines away from the driver: the
-driver's progress line shows it from there (:func:`at_chance_message`).
+While such a stretch lasts (from ``patience_updates`` into it), the algorithm also reports its
+first update in the results under :data:`AT_CHANCE_KEY`, because Ray keeps a Tune trial's log
+lines away from the driver here (``log_to_driver=False``): the driver's progress line and the
+suite's table show it from there (:func:`at_chance_message`).
 """
 
 from __future__ import annotations
