@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs a subcommand; a user error (bad file, unknown dataset or key) prints one clear
     line and exits with status 2 instead of a traceback; a training run that stopped (e.g. on
     a non-finite loss) names the error and the last checkpoint and exits with status 1."""
-    from rllib_tmd.experiments import TrainingFailed
+    from rllib_tmd.errors import TrainingFailed
 
     args = build_parser().parse_args(argv)
     try:

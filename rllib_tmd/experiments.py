@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from rllib_tmd.envs.maze_distances import METRIC_KEY
+from rllib_tmd.errors import TrainingFailed
 from rllib_tmd.tmd.tmd import TMD_KEYS, TMDConfig
 
 SPEC_KEYS = {"run", "config", "stop", "checkpoint_config", "num_samples", "storage_path"}
@@ -386,10 +387,6 @@ def _run(name: str, spec: dict[str, Any], storage: Path, resume: bool) -> dict[s
     if failed:
         raise TrainingFailed("; ".join(describe_failure(t) for t in failed))
     return {"paths": paths, "rows": rows}
-
-
-class TrainingFailed(RuntimeError):
-    """One or more trials stopped with an error (e.g. a non-finite loss)."""
 
 
 def error_summary(error_text: str) -> str:
