@@ -216,9 +216,10 @@ def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
 
     plots = []
     for exp_dir in experiment_dirs:
-        rows, diagnostics = [], []
+        rows, diagnostics, batch = [], [], None
         for trial_dir in sorted(p.parent for p in exp_dir.glob("*/params.json")):
-            seed = json.loads((trial_dir / "params.json").read_text()).get("seed")
+            params = json.loads((trial_dir / "params.json").read_text())
+            seed, batch = params.get("seed"), params.get("train_batch_size_per_learner")
             results = trial_results(trial_dir)
             evals = [evaluation_point(r) for r in results]
             evals = [point for point in evals if "success/overall" in point]
@@ -229,9 +230,6 @@ def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
         if rows:
             plots.append(summarize(rows, out / "curves" / exp_dir.name)["plot"])
             write_table(diagnostics, out / "curves" / exp_dir.name / "learner.csv")
-            batch = json.loads((trial_dir / "params.json").read_text()).get(
-                "train_batch_size_per_learner"
-            )
             plots.append(plot_critic(diagnostics, batch, out / "curves" / exp_dir.name))
     return plots
 
@@ -332,17 +330,19 @@ def trial_error(trial: Any) -> str:
 def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
     """One row per experiment (``labels``: experiment name -> row label, e.g. the dataset):
     final success of every seed, mean, standard error, wall time."""
-    from rllib_tmd.experiments import protocol_success, trial_history, trial_results
+    from rllib_tmd.experiments import evaluation_point, protocol_success, trial_results
 
     rows = []
     for exp_name, dataset in labels.items():
         mine = [t for t in trials if experiment_of(t) == exp_name]
         seeds, walls, reached, errors, at_chance = [], [], [], [], {}
         for trial in sorted(mine, key=lambda t: t.config.get("seed", 0)):
-            stretches = critic_at_chance(trial_results(trial.local_path))
+            results = trial_results(trial.local_path)
+            stretches = critic_at_chance(results)
             if stretches:
                 at_chance[trial.config.get("seed")] = stretches
-            history = [h for h in trial_history(trial.local_path) if "success/overall" in h]
+            history = [evaluation_point(r) for r in results]
+            history = [h for h in history if "success/overall" in h]
             if trial.status == "ERROR" or not history:
                 reason = trial_error(trial) or ("no evaluation" if not history else "")
                 errors.append(f"seed {trial.config.get('seed')}: {trial.status} {reason}".strip())
