@@ -4,7 +4,8 @@ For each dataset the tuned example ``tuned_examples/tmd/<dataset>.yaml`` (the pa
 is run with ``--seeds`` seeds as one Tune experiment; all experiments go to Tune together, so
 trials run side by side as far as the cluster's GPUs allow (``--gpus-per-trial``, default 1).
 Missing datasets are generated first (``--workers`` processes). Each trial evaluates with the
-OGBench protocol (``--eval-episodes`` per task) at every 10 % of the run; a seed's score is
+OGBench protocol (``--eval-episodes`` per task) at every 10 % of the run (``--eval-every``,
+from ``--eval-start``); a seed's score is
 the mean of its last three evaluations (OGBench's convention). The suite writes a table:
 success per dataset, mean +- standard error over seeds (the paper's convention), per-seed
 values, trial wall time.
@@ -66,6 +67,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="evaluate only from this fraction of --stop-updates on, e.g. 0.8: only the three "
         "evaluations OGBench's score uses (for slow envs)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help="evaluate every this many updates (a multiple of --updates-per-iteration; default: "
+        "every 10 %% of --stop-updates), e.g. 100000 with --stop-updates 400000 --eval-start "
+        "0.25: success early in training at 100k-400k",
     )
     p.add_argument("--gpus-per-trial", type=float, default=1.0)
     p.add_argument(
@@ -147,6 +156,19 @@ def evaluation_workers(args: argparse.Namespace, resources: dict[str, float]) ->
     return max(0, int(resources.get("CPU", 1.0)) // at_once - 2)
 
 
+def evaluation_interval(args: argparse.Namespace) -> int:
+    """Training iterations between evaluations: ``--eval-every`` updates, or 10 % of the run
+    (OGBench's score averages the last three)."""
+    if args.eval_every is None:
+        return max(1, args.stop_updates // args.updates_per_iteration // 10)
+    if args.eval_every <= 0 or args.eval_every % args.updates_per_iteration:
+        raise SystemExit(
+            f"--eval-every {args.eval_every}: must be a positive multiple of "
+            f"--updates-per-iteration ({args.updates_per_iteration})"
+        )
+    return args.eval_every // args.updates_per_iteration
+
+
 def variants(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     """``(name, overrides)`` per ``--variant`` (``--override`` first); one unnamed variant of
     ``--override`` alone if none is given."""
@@ -170,14 +192,12 @@ def experiment(
     exp_name, spec = load_experiment(REPO / "tuned_examples" / "tmd" / f"{name}.yaml")
     spec = apply_overrides(spec, variant[1])
     exp_name = f"{exp_name}-{variant[0]}" if variant[0] else exp_name
-    iterations = max(1, args.stop_updates // args.updates_per_iteration)
     config = {
         **spec["config"],
         "input_": str(dataset),
         "seed": {"grid_search": list(range(args.first_seed, args.first_seed + args.seeds))},
         "updates_per_iteration": args.updates_per_iteration,
-        # evaluations at every 10 % of the run: OGBench's score averages the last three
-        "evaluation_interval": max(1, iterations // 10),
+        "evaluation_interval": evaluation_interval(args),
         "eval_episodes_per_task": args.eval_episodes,
         "eval_start_updates": int(args.eval_start * args.stop_updates),
         "eval_num_workers": args.eval_workers,
@@ -423,6 +443,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for png in write_curves(sorted(p for p in runs.iterdir() if p.is_dir()), out):
             print(f"wrote {png}")
         return {}
+    evaluation_interval(args)  # a bad --eval-every stops here, before any dataset is made
     start = time.perf_counter()
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)

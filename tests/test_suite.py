@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -147,3 +149,15 @@ def test_a_critic_at_chance_is_named_under_the_table(tmp_path):
     (row,) = suite.collect([Trial()], {"tmd-x": "scene-x"})
     assert row["critic_at_chance_since"] == {1: [5_000]}
     assert "- scene-x seed 1: critic at chance from update 5,000" in suite.table([row], 50_000)
+
+
+def test_eval_every_sets_the_evaluation_interval_and_rejects_a_partial_iteration():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import suite
+
+    base = ["--stop-updates", "400000", "--updates-per-iteration", "1000"]
+    assert suite.evaluation_interval(suite.parse_args(base)) == 40  # every 10 % of the run
+    early = suite.parse_args([*base, "--eval-every", "100000"])
+    assert suite.evaluation_interval(early) == 100
+    with pytest.raises(SystemExit, match="multiple of --updates-per-iteration"):
+        suite.evaluation_interval(suite.parse_args([*base, "--eval-every", "1500"]))
