@@ -148,7 +148,10 @@ def test_a_critic_at_chance_is_named_under_the_table(tmp_path):
 
     (row,) = suite.collect([Trial()], {"tmd-x": "scene-x"})
     assert row["critic_at_chance_since"] == {1: [5_000]}
-    assert "- scene-x seed 1: critic at chance from update 5,000" in suite.table([row], 50_000)
+    assert row["scored_at_updates"] == [50_000]  # the one evaluation it has
+    text = suite.table([row], 50_000)
+    assert "- scene-x seed 1: critic at chance from update 5,000" in text
+    assert "mean of its last 3 evaluations (at 50,000 updates)" in text
 
 
 def test_eval_every_sets_the_evaluation_interval_and_rejects_a_partial_iteration():
