@@ -4,9 +4,9 @@ For each dataset the tuned example ``tuned_examples/tmd/<dataset>.yaml`` (the pa
 is run with ``--seeds`` seeds as one Tune experiment; all experiments go to Tune together, so
 trials run side by side as far as the cluster's GPUs allow (``--gpus-per-trial``, default 1).
 Missing datasets are generated first (``--workers`` processes). Each trial evaluates with the
-OGBench protocol (``--eval-episodes`` per task) at every 10 % of the run (``--eval-every``,
-from ``--eval-start``); a seed's score is
-the mean of its last three evaluations (OGBench's convention). The suite writes a table:
+OGBench protocol (``--eval-episodes`` per task) at every 10 % of the run (or ``--eval-every``
+updates, from ``--eval-start`` on); a seed's score is the mean of its last three evaluations
+(OGBench's convention), which the table names. The suite writes a table:
 success per dataset, mean +- standard error over seeds (the paper's convention), per-seed
 values, trial wall time.
 
@@ -413,6 +413,8 @@ def updates_reached(row: dict[str, Any], planned: int) -> str:
 
 
 def table(rows: list[dict[str, Any]], updates: int) -> str:
+    from rllib_tmd.experiments import PROTOCOL_EVALS
+
     lines = [
         "| dataset | success % (mean ± s.e.) | seeds | per seed | wall / trial | updates |",
         "|---|---|---|---|---|---|",
@@ -433,7 +435,8 @@ def table(rows: list[dict[str, Any]], updates: int) -> str:
         )
     if scored:  # OGBench scores 800k, 900k and 1M; a shorter or early run says what it scored
         at = ", ".join(f"{u:,}" for u in scored)
-        scored_line = f"A seed's success: the mean of its last 3 evaluations (at {at} updates)."
+        last = f"last {PROTOCOL_EVALS} evaluations"
+        scored_line = f"A seed's success: the mean of its {last} (at {at} updates)."
         lines += ["", scored_line]
     if notes:  # rllib_tmd.tmd.critic_watch: its contrastive accuracy at 1/batch for 20k updates
         lines += ["", *(f"- {note}" for note in notes)]
