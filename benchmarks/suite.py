@@ -350,12 +350,7 @@ def trial_error(trial: Any) -> str:
 def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
     """One row per experiment (``labels``: experiment name -> row label, e.g. the dataset):
     final success of every seed, mean, standard error, wall time."""
-    from rllib_tmd.experiments import (
-        PROTOCOL_EVALS,
-        evaluation_point,
-        protocol_success,
-        trial_results,
-    )
+    from rllib_tmd.experiments import evaluation_point, protocol_success, trial_results
 
     rows = []
     for exp_name, dataset in labels.items():
@@ -372,8 +367,9 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
                 reason = trial_error(trial) or ("no evaluation" if not history else "")
                 errors.append(f"seed {trial.config.get('seed')}: {trial.status} {reason}".strip())
                 continue
-            seeds.append(protocol_success(history)["success/overall"])
-            scored.update(int(h["updates"]) for h in history[-PROTOCOL_EVALS:])
+            score = protocol_success(history)
+            seeds.append(score["success/overall"])
+            scored.update(score["averaged_at_updates"])
             reached.append(int(history[-1]["updates"]))
             walls.append(float(trial.last_result.get("time_total_s", float("nan"))))
         rows.append(

@@ -136,10 +136,14 @@ PROTOCOL_EVALS = 3
 
 def protocol_success(evals: list[dict[str, Any]], last: int = PROTOCOL_EVALS) -> dict[str, Any]:
     """OGBench's score of one run: every ``success/...`` key averaged over the last ``last``
-    evaluation points (fewer if the run has fewer); ``evals_averaged`` says how many."""
+    evaluation points (fewer if the run has fewer); ``evals_averaged`` says how many and
+    ``averaged_at_updates`` at which update counts."""
     points = [h for h in evals if "success/overall" in h][-last:]
     keys = sorted({k for h in points for k in h if k.startswith("success/")})
-    score: dict[str, Any] = {"evals_averaged": len(points)}
+    score: dict[str, Any] = {
+        "evals_averaged": len(points),
+        "averaged_at_updates": [int(h["updates"]) for h in points if "updates" in h],
+    }
     for key in keys:
         values = [h[key] for h in points if key in h]
         score[key] = sum(values) / len(values)

@@ -270,6 +270,7 @@ def test_protocol_success_averages_the_last_three_evaluations(tmp_path):
     ]
     score = protocol_success(history)
     assert score["evals_averaged"] == 3
+    assert score["averaged_at_updates"] == [200, 300, 400]
     assert score["success/overall"] == pytest.approx(0.4)
     assert protocol_success(history[:1])["evals_averaged"] == 1  # short runs: what there is
     files = summarize([{"trial": "t0", "history": history}], tmp_path)
