@@ -6,7 +6,8 @@ trials run side by side as far as the cluster's GPUs allow (``--gpus-per-trial``
 Missing datasets are generated first (``--workers`` processes). Each trial evaluates with the
 OGBench protocol (``--eval-episodes`` per task) at every 10 % of the run (or ``--eval-every``
 updates, from ``--eval-start`` on); a seed's score is the mean of its last three evaluations
-(OGBench's convention), which the table names. The suite writes a table:
+(OGBench's convention), which the table names. Trials checkpoint at that interval (also
+before ``--eval-start``) and at their end (``--checkpoint-every``). The suite writes a table:
 success per dataset, mean +- standard error over seeds (the paper's convention), per-seed
 values, trial wall time.
 
@@ -75,6 +76,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="evaluate every this many updates (a multiple of --updates-per-iteration; default: "
         "every 10 %% of --stop-updates), e.g. 100000 with --stop-updates 400000 --eval-start "
         "0.25: success early in training at 100k-400k",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        help="checkpoint every trial every this many updates (a multiple of "
+        "--updates-per-iteration; default: the evaluation interval) and always at its end; 0: at "
+        "the end only. `rllib-tmd evaluate --checkpoint PATH` scores or films one",
     )
     p.add_argument("--gpus-per-trial", type=float, default=1.0)
     p.add_argument(
@@ -156,17 +165,33 @@ def evaluation_workers(args: argparse.Namespace, resources: dict[str, float]) ->
     return max(0, int(resources.get("CPU", 1.0)) // at_once - 2)
 
 
+def iterations_of(updates: int, flag: str, args: argparse.Namespace) -> int:
+    """``updates`` (the value of ``flag``) in training iterations; exits unless it is a
+    positive multiple of ``--updates-per-iteration``."""
+    if updates <= 0 or updates % args.updates_per_iteration:
+        raise SystemExit(
+            f"{flag} {updates}: must be a positive multiple of "
+            f"--updates-per-iteration ({args.updates_per_iteration})"
+        )
+    return updates // args.updates_per_iteration
+
+
 def evaluation_interval(args: argparse.Namespace) -> int:
     """Training iterations between evaluations: ``--eval-every`` updates, or 10 % of the run
     (OGBench's score averages the last three)."""
     if args.eval_every is None:
         return max(1, args.stop_updates // args.updates_per_iteration // 10)
-    if args.eval_every <= 0 or args.eval_every % args.updates_per_iteration:
-        raise SystemExit(
-            f"--eval-every {args.eval_every}: must be a positive multiple of "
-            f"--updates-per-iteration ({args.updates_per_iteration})"
-        )
-    return args.eval_every // args.updates_per_iteration
+    return iterations_of(args.eval_every, "--eval-every", args)
+
+
+def checkpoint_interval(args: argparse.Namespace) -> int:
+    """Training iterations between checkpoints: ``--checkpoint-every`` updates, the evaluation
+    interval by default, 0 for none before the trial's end."""
+    if args.checkpoint_every is None:
+        return evaluation_interval(args)
+    if args.checkpoint_every == 0:
+        return 0
+    return iterations_of(args.checkpoint_every, "--checkpoint-every", args)
 
 
 def variants(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
@@ -185,7 +210,7 @@ def experiment(
 ) -> tuple[str, dict]:
     """The tuned example of ``name`` with a variant's overrides and the suite's seeds, length
     and resources. The experiment is named after the example, plus ``-<variant>``."""
-    from ray.tune import SyncConfig
+    from ray.tune import CheckpointConfig, SyncConfig
 
     from rllib_tmd.experiments import apply_overrides, load_experiment
 
@@ -213,6 +238,9 @@ def experiment(
             "num_updates_lifetime": args.stop_updates,
             **({"time_total_s": 60 * args.max_trial_minutes} if args.max_trial_minutes else {}),
         },
+        "checkpoint_config": CheckpointConfig(
+            checkpoint_frequency=checkpoint_interval(args), checkpoint_at_end=True
+        ),
         "storage_path": str(Path(args.storage).resolve()),
         "sync_config": SyncConfig(sync_artifacts=True),  # the trials' maze maps
     }
@@ -356,7 +384,9 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
     for exp_name, dataset in labels.items():
         mine = [t for t in trials if experiment_of(t) == exp_name]
         seeds, walls, reached, errors, at_chance, scored = [], [], [], [], {}, set()
+        checkpoints = {}
         for trial in sorted(mine, key=lambda t: t.config.get("seed", 0)):
+            checkpoints[trial.config.get("seed")] = last_checkpoint(trial)
             results = trial_results(trial.local_path)
             stretches = critic_at_chance(results)
             if stretches:
@@ -385,9 +415,16 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
                 "failed": errors,
                 "critic_at_chance_since": at_chance,
                 "scored_at_updates": sorted(scored),
+                "checkpoint_per_seed": checkpoints,
             }
         )
     return rows
+
+
+def last_checkpoint(trial: Any) -> str | None:
+    """Path of the trial's latest checkpoint (its end, unless it failed), or None."""
+    checkpoint = getattr(trial, "checkpoint", None)
+    return str(checkpoint.path) if checkpoint is not None else None
 
 
 def critic_at_chance(results: list[dict[str, Any]]) -> list[int]:
@@ -453,7 +490,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for png in write_curves(sorted(p for p in runs.iterdir() if p.is_dir()), out):
             print(f"wrote {png}")
         return {}
-    evaluation_interval(args)  # a bad --eval-every stops here, before any dataset is made
+    evaluation_interval(args)  # a bad --eval-every or --checkpoint-every stops here, before
+    checkpoint_interval(args)  # any dataset is made
     start = time.perf_counter()
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)
@@ -495,12 +533,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "suite.json").write_text(json.dumps(result, indent=2) + "\n")
-    text = table(rows, args.stop_updates)
+    text = table(rows, args.stop_updates) + "\n\n" + checkpoint_line(args, storage)
     (out / "suite.md").write_text(
         f"# TMD on the generatable OGBench suite\n\ncommand: `{result['command']}`\n\n{text}\n"
     )
     print(text)
     return result
+
+
+def checkpoint_line(args: argparse.Namespace, storage: Path) -> str:
+    """Where the trials' checkpoints are, for suite.md."""
+    every = checkpoint_interval(args) * args.updates_per_iteration
+    when = f"every {every:,} updates and at the end" if every else "at the end"
+    return (
+        f"Checkpoints ({when} of each trial) under `{storage}`; `suite.json`'s "
+        "`checkpoint_per_seed` names each seed's last (`rllib-tmd evaluate --checkpoint PATH`)."
+    )
 
 
 def failed_experiments(result: dict[str, Any]) -> list[str]:

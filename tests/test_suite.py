@@ -61,6 +61,21 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
     assert (curves / "critic.png").stat().st_size > 0  # contrastive loss vs. chance, distances
     assert "| seed 0 |" in (curves / "results.md").read_text()
     assert "contrastive_loss" in (curves / "learner.csv").read_text().splitlines()[0]
+    # a checkpoint at every evaluation interval (10 updates here) and at the end; suite.json
+    # names each seed's last
+    for trial_dir in (p.parent for p in result_files):
+        assert sorted(p.name for p in trial_dir.glob("checkpoint_*")) == [
+            "checkpoint_000000",
+            "checkpoint_000001",
+            "checkpoint_000002",
+        ]
+    last = row["checkpoint_per_seed"]
+    assert sorted(last) == ["0", "1"]  # JSON keys
+    assert all(Path(path).name == "checkpoint_000002" for path in last.values())
+    assert (
+        "Checkpoints (every 10 updates and at the end of each trial)"
+        in (tmp_path / "out" / "suite.md").read_text()
+    )
 
 
 def test_suite_runs_variants_side_by_side(tmp_path):
@@ -71,7 +86,12 @@ def test_suite_runs_variants_side_by_side(tmp_path):
         *("--eval-workers", "0", "--eval-envs", "3", "--override", "zeta=0.05"),
         *("--variant", "released", "action_invariance_weight=1"),
         *("--variant", "paper", "action_invariance_weight=0.05", "stopgrad_psi_backup=true"),
+        *("--checkpoint-every", "0"),  # at each trial's end only
     )
+    for row in result["rows"]:  # the second experiment's checkpoints reach storage too
+        (path,) = row["checkpoint_per_seed"].values()
+        assert Path(path).is_dir() and str(tmp_path / "runs") in path
+    assert len(list((tmp_path / "runs").glob("*/*/checkpoint_*"))) == 2
     assert [row["dataset"] for row in result["rows"]] == [
         "pointmaze-medium-navigate [released]",
         "pointmaze-medium-navigate [paper]",
@@ -164,3 +184,18 @@ def test_eval_every_sets_the_evaluation_interval_and_rejects_a_partial_iteration
     assert suite.evaluation_interval(early) == 100
     with pytest.raises(SystemExit, match="multiple of --updates-per-iteration"):
         suite.evaluation_interval(suite.parse_args([*base, "--eval-every", "1500"]))
+
+
+def test_checkpoints_follow_the_evaluations_unless_told_otherwise():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import suite
+
+    base = ["--stop-updates", "400000", "--updates-per-iteration", "1000"]
+    assert suite.checkpoint_interval(suite.parse_args(base)) == 40  # with the evaluations
+    early = suite.parse_args([*base, "--eval-every", "100000"])
+    assert suite.checkpoint_interval(early) == 100
+    assert suite.checkpoint_interval(suite.parse_args([*base, "--checkpoint-every", "0"])) == 0
+    rare = suite.parse_args([*base, "--checkpoint-every", "200000"])
+    assert suite.checkpoint_interval(rare) == 200
+    with pytest.raises(SystemExit, match="--checkpoint-every 1500: must be a positive multiple"):
+        suite.checkpoint_interval(suite.parse_args([*base, "--checkpoint-every", "1500"]))
