@@ -142,17 +142,23 @@ class TorchSampler:
         return sample_batch_indices(u, self._rows, self._ends, self.config, self._num_rows)
 
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
+        return self.sample_with_indices(batch_size)[0]
+
+    def sample_with_indices(self, batch_size: int) -> tuple[dict[str, torch.Tensor], BatchIndices]:
+        """A batch and the row indices it was gathered from (e.g. to tell which value goal is
+        the current state itself)."""
         ix = self.sample_indices(batch_size)
         rows = torch.cat((ix.rows, ix.rows + 1, ix.value_goals, ix.actor_goals))
         states = self._observations.index_select(0, rows).view(4, batch_size, -1)
         obs, next_obs, value_goals, actor_goals = states.unbind(0)
-        return {
+        batch = {
             "obs": obs,
             "actions": self._actions.index_select(0, ix.rows),
             "next_obs": next_obs,
             "value_goals": value_goals,
             "actor_goals": actor_goals,
         }
+        return batch, ix
 
     def get_state(self) -> torch.Tensor:
         """Generator state (for checkpoints)."""
