@@ -21,8 +21,8 @@ GCIVL, as OGBench runs it (its defaults; ``--alpha 10`` for every dataset in its
   ``V`` the ensemble mean without gradient; actor goals: uniform future states of the trajectory;
 - one Adam (lr 3e-4) over value and actor, batch 1024, 1M steps.
 
-The update runs through the package's lean loop (``rllib_tmd.tmd.torch.fast_update``: one CUDA
-graph per update on a GPU), without RLlib:
+The update runs through the package's lean loop (``rllib_tmd.tmd.torch.fast_update``: on a GPU
+compiled with torch.compile and replayed as one CUDA graph per update), without RLlib:
 
     python benchmarks/gcivl_check.py --dataset datasets/scene-noisy-v0 --steps 1000000 \\
         --eval-every 100000 --eval-start 800000 --out runs/gcivl-scene-noisy-seed0
@@ -218,6 +218,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tau", type=float, default=0.005)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="default: cuda when available")
+    p.add_argument(
+        "--compile",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="torch.compile the step's forward and losses (auto: on CUDA); it falls back to "
+        "eager if compiling fails",
+    )
     p.add_argument("--log-every", type=int, default=1000, help="steps per log line")
     p.add_argument("--eval-every", type=int, default=100_000)
     p.add_argument("--eval-start", type=int, default=0, help="no evaluation before this step")
@@ -272,7 +279,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             m, b, discount=args.discount, expectile=args.expectile, alpha=args.alpha, tau=args.tau
         ),
         TOTAL,
-        FastUpdateOptions(cuda_graph=cuda, fused_adam=cuda),
+        FastUpdateOptions(
+            cuda_graph=cuda,
+            fused_adam=cuda,
+            torch_compile=args.compile == "on" or (args.compile == "auto" and cuda),
+        ),
     )
     capacity = chunk_capacity(batch_nbytes(args.batch, obs_dim, act_dim), 64 << 20, args.log_every)
     batches = ChunkedBatches(sampler, args.batch, capacity)

@@ -99,3 +99,39 @@ def test_a_short_run_logs_its_terms_and_scores_its_evaluation(tiny_pointmaze_roo
     assert [t["step"] for t in terms] == [20, 40]
     assert all(math.isfinite(t["value_loss"]) and math.isfinite(t["actor_loss"]) for t in terms)
     assert np.isclose(terms[0]["total_loss"], terms[0]["value_loss"] + terms[0]["actor_loss"])
+
+
+def test_compiled_steps_match_eager_steps_target_averaging_included(tiny_pointmaze_root):
+    from rllib_tmd.data.episodes import read_episodes
+    from rllib_tmd.data.samplers import TorchSampler
+    from rllib_tmd.tmd.torch import fast_update as fu
+
+    episodes = read_episodes(tiny_pointmaze_root / "datasets" / "pointmaze-medium-navigate-v0.npz")
+
+    def run(compile_terms: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        torch.manual_seed(0)
+        model = gcivl.GCIVL(obs_dim=2, act_dim=2, hidden=32, layers=2)
+        with torch.no_grad():  # online and target apart, so that the averaging shows
+            for p in model.value.parameters():
+                p.add_(0.1)
+        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
+        sampler = gcivl.GoalReachedSampler(
+            TorchSampler(episodes, gcivl.gcivl_goal_config(0.99), seed=0)
+        )
+        options = fu.FastUpdateOptions(torch_compile=compile_terms, compile_backend="aot_eager")
+        terms = {"discount": 0.99, "expectile": 0.9, "alpha": 10.0, "tau": 0.1}
+        updater = fu.FastUpdater(
+            lambda m, b: gcivl.gcivl_terms(m, b, **terms), gcivl.TOTAL, options
+        )
+        history = fu.TermHistory(5, "cpu")
+        updater.run(model, [optimizer], fu.ChunkedBatches(sampler, 16, 5), 5, history)
+        assert updater.path == ("lean+compile" if compile_terms else "lean")
+        return history.to_host(), [p.detach().clone() for p in model.target_value.parameters()]
+
+    torch.manual_seed(0)
+    initial = [p.detach().clone() for p in gcivl.GCIVL(2, 2, 32, 2).target_value.parameters()]
+    eager_terms, eager_target = run(False)
+    assert not torch.allclose(initial[0], eager_target[0], atol=1e-3)  # the target moved
+    compiled_terms, compiled_target = run(True)
+    assert torch.allclose(eager_terms, compiled_terms, rtol=1e-5, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(eager_target, compiled_target))
