@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -177,19 +176,15 @@ def authors_distance(agent: Any) -> Callable[..., np.ndarray]:
     return distance
 
 
-def ogbench_score(evals: list[dict]) -> float | None:
-    """OGBench's score: the mean overall success of the last three evaluations."""
-    last = [e["success"] for e in evals[-3:]]
-    return statistics.mean(last) if last else None
-
-
 def write_results(out: Path, header: dict, evals: list[dict], steps_done: int, seconds: float):
+    from rllib_tmd.envs.evaluation import record_score
+
     result = {
         **header,
         "steps_done": steps_done,
         "train_seconds": seconds,
         "evaluations": evals,
-        "score": ogbench_score(evals),
+        "score": record_score(evals),
     }
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
@@ -362,15 +357,7 @@ def main(argv: list[str] | None = None) -> dict:
                 write_maze_map(
                     result, authors_distance(agent), args.out / f"maze_map_{step:07d}.png"
                 )
-            evals.append(
-                {
-                    "step": step,
-                    "success": result.overall_success,
-                    "tasks": result.success_rates,
-                    "seconds": result.wall_time_s,
-                    **critic_checks(authors_distance(agent), env),
-                }
-            )
+            evals.append({**result.record(step), **critic_checks(authors_distance(agent), env)})
             log.write(json.dumps({"step": step, "evaluation": evals[-1]}) + "\n")
             log.flush()
             print(f"{step:>8,} updates: success {result.overall_success:.3f}", flush=True)

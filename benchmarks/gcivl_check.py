@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 import time
 from collections.abc import Iterable
@@ -243,15 +242,10 @@ def env_name_of(dataset: Path) -> str:
     return dataset.name.removesuffix(".npz")
 
 
-def score(evals: list[dict[str, Any]]) -> float | None:
-    """OGBench's score: the mean success of the last three evaluations."""
-    return statistics.mean(e["success"] for e in evals[-3:]) if evals else None
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from rllib_tmd.data.episodes import read_episodes
     from rllib_tmd.data.samplers import TorchSampler
-    from rllib_tmd.envs.evaluation import evaluate_policy, fresh_evaluation_seed
+    from rllib_tmd.envs.evaluation import evaluate_policy, fresh_evaluation_seed, record_score
     from rllib_tmd.tmd.torch.fast_update import (
         ChunkedBatches,
         FastUpdateOptions,
@@ -331,18 +325,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 seed=fresh_evaluation_seed(args.seed, step),
                 num_workers=args.eval_workers,
             )
-            evals.append(
-                {
-                    "step": step,
-                    "success": result.overall_success,
-                    "tasks": result.success_rates,
-                    "seconds": result.wall_time_s,
-                }
-            )
+            evals.append(result.record(step))
             log.write(json.dumps({"step": step, "evaluation": evals[-1]}) + "\n")
             log.flush()
             print(f"evaluation at {step:,}: {evals[-1]}", flush=True)
-            results = {**header, "steps": step, "evaluations": evals, "score": score(evals)}
+            results = {**header, "steps": step, "evaluations": evals, "score": record_score(evals)}
             (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         if over_time:
             print(f"stopping at {step:,} steps: --max-minutes {args.max_minutes}", flush=True)

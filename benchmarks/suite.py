@@ -378,7 +378,8 @@ def trial_error(trial: Any) -> str:
 def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
     """One row per experiment (``labels``: experiment name -> row label, e.g. the dataset):
     final success of every seed, mean, standard error, wall time."""
-    from rllib_tmd.experiments import evaluation_point, protocol_success, trial_results
+    from rllib_tmd.envs.evaluation import protocol_success
+    from rllib_tmd.experiments import evaluation_point, trial_results
 
     rows = []
     for exp_name, dataset in labels.items():
@@ -446,7 +447,7 @@ def updates_reached(row: dict[str, Any], planned: int) -> str:
 
 
 def table(rows: list[dict[str, Any]], updates: int) -> str:
-    from rllib_tmd.experiments import PROTOCOL_EVALS
+    from rllib_tmd.envs.evaluation import PROTOCOL_EVALS
 
     lines = [
         "| dataset | success % (mean ± s.e.) | seeds | per seed | wall / trial | updates |",

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from rllib_tmd.envs.evaluation import PROTOCOL_EVALS, protocol_success
 from rllib_tmd.envs.maze_distances import METRIC_KEY
 from rllib_tmd.errors import TrainingFailed
 from rllib_tmd.tmd.tmd import TMD_KEYS, TMDConfig
@@ -128,26 +129,6 @@ def resolve_dataset(config: dict[str, Any], generate: bool, seed: int = 0) -> di
         make_dataset(name, path.parent, seed=seed)
     config["input_"] = str(path)
     return config
-
-
-#: OGBench reports the mean of the last three evaluations (800k, 900k and 1M updates)
-PROTOCOL_EVALS = 3
-
-
-def protocol_success(evals: list[dict[str, Any]], last: int = PROTOCOL_EVALS) -> dict[str, Any]:
-    """OGBench's score of one run: every ``success/...`` key averaged over the last ``last``
-    evaluation points (fewer if the run has fewer); ``evals_averaged`` says how many and
-    ``averaged_at_updates`` at which update counts."""
-    points = [h for h in evals if "success/overall" in h][-last:]
-    keys = sorted({k for h in points for k in h if k.startswith("success/")})
-    score: dict[str, Any] = {
-        "evals_averaged": len(points),
-        "averaged_at_updates": [int(h["updates"]) for h in points if "updates" in h],
-    }
-    for key in keys:
-        values = [h[key] for h in points if key in h]
-        score[key] = sum(values) / len(values)
-    return score
 
 
 def results_table(rows: list[dict[str, Any]]) -> str:

@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from rllib_tmd.data.generate import supported_datasets
+from rllib_tmd.envs.evaluation import protocol_success, record_score
 from rllib_tmd.experiments import (
     ExperimentFileError,
     apply_overrides,
     load_experiment,
-    protocol_success,
     resolve_dataset,
     seeded_samples,
     summarize,
@@ -276,6 +276,10 @@ def test_protocol_success_averages_the_last_three_evaluations(tmp_path):
     files = summarize([{"trial": "t0", "history": history}], tmp_path)
     table = files["table"].read_text()
     assert "| t0 | 400 | 3 | 40.0 |" in table
+    # a standalone run's records (EvalResult.record) are scored the same way
+    records = [{"step": h["updates"], "success": h["success/overall"]} for h in history]
+    assert record_score(records) == pytest.approx(0.4)
+    assert record_score([]) is None
 
 
 def test_the_plot_gets_a_critic_panel_where_the_rank_correlation_was_logged(tmp_path):

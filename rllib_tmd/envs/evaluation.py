@@ -98,6 +98,16 @@ class EvalResult:
         """Episode lengths [E] per task id."""
         return {t.task_id: t.lengths for t in self.tasks}
 
+    def record(self, step: int) -> dict[str, Any]:
+        """This evaluation as a standalone training run logs it (``benchmarks/``' runs outside
+        RLlib): ``{"step", "success" (overall), "tasks" {id: rate}, "seconds"}``."""
+        return {
+            "step": step,
+            "success": self.overall_success,
+            "tasks": self.success_rates,
+            "seconds": self.wall_time_s,
+        }
+
     def as_metrics(self, prefix: str = "") -> dict[str, float]:
         """Flat metrics, e.g. ``{"success/task1": 0.9, ..., "success/overall": 0.85, ...}``."""
         metrics: dict[str, float] = {}
@@ -154,6 +164,33 @@ class EvalResult:
 def episode_seed(seed: int, task_id: int, episode: int) -> int:
     """Reset seed of episode ``episode`` of task ``task_id`` (independent of batching)."""
     return int(np.random.SeedSequence([seed, task_id, episode]).generate_state(1)[0])
+
+
+#: OGBench reports the mean of the last three evaluations (800k, 900k and 1M updates)
+PROTOCOL_EVALS = 3
+
+
+def protocol_success(evals: list[dict[str, Any]], last: int = PROTOCOL_EVALS) -> dict[str, Any]:
+    """OGBench's score of one run: every ``success/...`` key averaged over the last ``last``
+    evaluation points (fewer if the run has fewer); ``evals_averaged`` says how many and
+    ``averaged_at_updates`` at which update counts."""
+    points = [h for h in evals if "success/overall" in h][-last:]
+    keys = sorted({k for h in points for k in h if k.startswith("success/")})
+    score: dict[str, Any] = {
+        "evals_averaged": len(points),
+        "averaged_at_updates": [int(h["updates"]) for h in points if "updates" in h],
+    }
+    for key in keys:
+        values = [h[key] for h in points if key in h]
+        score[key] = sum(values) / len(values)
+    return score
+
+
+def record_score(records: list[dict[str, Any]]) -> float | None:
+    """OGBench's score of a standalone run's evaluation records (``EvalResult.record``: the
+    overall success under ``"success"``): :func:`protocol_success` of them, or None."""
+    points = [{"success/overall": r["success"]} for r in records]
+    return protocol_success(points).get("success/overall")
 
 
 def fresh_evaluation_seed(trial_seed: int, updates: int) -> int:
