@@ -99,8 +99,8 @@ class EvalResult:
         return {t.task_id: t.lengths for t in self.tasks}
 
     def record(self, step: int) -> dict[str, Any]:
-        """This evaluation as a standalone training run logs it (``benchmarks/``' runs outside
-        RLlib): ``{"step", "success" (overall), "tasks" {id: rate}, "seconds"}``."""
+        """This evaluation as the training runs under ``benchmarks/`` that run outside RLlib log
+        it: ``{"step", "success" (overall), "tasks" {id: rate}, "seconds"}``."""
         return {
             "step": step,
             "success": self.overall_success,
