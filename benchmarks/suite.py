@@ -85,6 +85,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--updates-per-iteration; default: the evaluation interval) and always at its end; 0: at "
         "the end only. `rllib-tmd evaluate --checkpoint PATH` scores or films one",
     )
+    p.add_argument(
+        "--snapshot-to",
+        default=None,
+        metavar="DIR",
+        help="at the end, pack each trial's trained module in float16 into DIR "
+        "(benchmarks/module_snapshot.py; ~7 MiB each), e.g. /tmp/job/carry in a device job",
+    )
     p.add_argument("--gpus-per-trial", type=float, default=1.0)
     p.add_argument(
         "--eval-workers",
@@ -519,6 +526,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = collect(trials, labels)
     storage = Path(args.storage).resolve()
     write_curves([storage / name for name in experiments], out)
+    if args.snapshot_to:
+        snapshot_modules(storage, Path(args.snapshot_to), list(experiments))
     result = {
         "command": "python benchmarks/suite.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "updates": args.stop_updates,
@@ -540,6 +549,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     print(text)
     return result
+
+
+def snapshot_modules(storage: Path, target: Path, experiments: list[str]) -> None:
+    """``--snapshot-to``: every trial's last module, float16, into ``target``. A failure is
+    printed, not raised: the run's results are already written."""
+    from module_snapshot import pack_runs
+
+    try:
+        for path in pack_runs(storage, target, experiments=experiments):
+            print(f"suite: module snapshot {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    except (SystemExit, OSError, ValueError) as err:
+        print(f"suite: no module snapshots: {err}")
 
 
 def checkpoint_line(args: argparse.Namespace, storage: Path) -> str:

@@ -35,6 +35,7 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
         *("--override", "action_invariance_weight=0"),  # an ablation: no L_I
         *("--eval-workers", "1"),  # evaluation envs in a worker process of the trial
         *("--eval-start", "0.6"),  # of the evaluations at 10, 20 and 30 updates, the last two
+        *("--snapshot-to", str(tmp_path / "carry")),  # each trial's module, float16
     )
     (row,) = result["rows"]
     assert row["dataset"] == "pointmaze-medium-navigate" and row["seeds"] == 2
@@ -72,6 +73,8 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
     last = row["checkpoint_per_seed"]
     assert sorted(last) == ["0", "1"]  # JSON keys
     assert all(Path(path).name == "checkpoint_000002" for path in last.values())
+    snapshots = sorted(p.name for p in (tmp_path / "carry").iterdir())
+    assert snapshots == [f"tmd-pointmaze-medium-navigate-seed{k}.tar.gz" for k in (0, 1)]
     assert (
         "Checkpoints (every 10 updates and at the end of each trial)"
         in (tmp_path / "out" / "suite.md").read_text()
