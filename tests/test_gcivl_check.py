@@ -135,3 +135,48 @@ def test_compiled_steps_match_eager_steps_target_averaging_included(tiny_pointma
     compiled_terms, compiled_target = run(True)
     assert torch.allclose(eager_terms, compiled_terms, rtol=1e-5, atol=1e-6)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(eager_target, compiled_target))
+
+
+def test_gcivl_beside_suite_runs_both_on_one_machine(tmp_path):
+    """benchmarks/gcivl_beside_suite.sh on the CPU: a stand-in nvidia-smi lists two GPUs, one
+    GCIVL seed takes the last, the suite (one smoke trial) the other."""
+    import os
+    import subprocess
+
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    listing = "".join(f'echo "GPU {k}: stand-in"\n' for k in range(2))
+    (fake_bin / "nvidia-smi").write_text("#!/bin/sh\n" + listing)
+    (fake_bin / "nvidia-smi").chmod(0o755)
+    job = tmp_path / "job"
+    env = {
+        **os.environ,
+        "PATH": f"{fake_bin}:{os.environ['PATH']}",
+        "GCIVL_DATASET": "pointmaze-medium-navigate",
+        "GCIVL_SEEDS": "1",
+        "GCIVL_EPISODES": "12",
+        "GCIVL_WORKERS": "1",
+        "GCIVL_EVAL_WORKERS": "0",
+        "GCIVL_JOB_DIR": str(job),
+        "GCIVL_ARGS": "--steps 20 --batch 32 --log-every 10 --eval-every 20 --eval-start 0 "
+        "--eval-episodes 1 --device cpu",
+    }
+    suite_args = [
+        *("--datasets", "pointmaze-medium-navigate", "--seeds", "1", "--smoke", "--cpu"),
+        *("--stop-updates", "10", "--updates-per-iteration", "10", "--eval-episodes", "1"),
+        *("--eval-workers", "0", "--data-dir", str(job / "data")),
+        *("--storage", str(job / "runs"), "--out", str(job / "out")),
+    ]
+    proc = subprocess.run(
+        ["bash", str(REPO / "benchmarks" / "gcivl_beside_suite.sh"), "5", *suite_args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    gcivl = json.loads((job / "out" / "gcivl-seed0" / "results.json").read_text())
+    assert gcivl["steps"] == 20 and gcivl["evaluations"][0]["step"] == 20
+    suite = json.loads((job / "out" / "suite.json").read_text())
+    assert suite["rows"][0]["updates_per_seed"] == [10]
