@@ -180,3 +180,35 @@ def test_gcivl_beside_suite_runs_both_on_one_machine(tmp_path):
     assert gcivl["steps"] == 20 and gcivl["evaluations"][0]["step"] == 20
     suite = json.loads((job / "out" / "suite.json").read_text())
     assert suite["rows"][0]["updates_per_seed"] == [10]
+
+
+def test_value_learns_the_discounted_steps_to_the_goal_on_a_chain():
+    """Episodes that walk one cell right per step along a 30-cell line: from the first cell,
+    the goal d cells ahead is worth -(1 - discount**d) / (1 - discount) (reward -1 per step
+    until the goal)."""
+    from rllib_tmd.data.episodes import EpisodeArrays
+    from rllib_tmd.data.samplers import TorchSampler
+    from rllib_tmd.tmd.torch import fast_update as fu
+
+    torch.manual_seed(0)
+    cells, episodes, discount = 30, 40, 0.9
+    observations = np.tile(np.eye(cells, dtype=np.float32), (episodes, 1))
+    terminals = np.zeros(cells * episodes, dtype=np.float32)
+    terminals[cells - 1 :: cells] = 1.0
+    data = EpisodeArrays(observations, np.ones((len(terminals), 1), np.float32), terminals, {}, {})
+    model = gcivl.GCIVL(obs_dim=cells, act_dim=1, hidden=64, layers=2)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    sampler = gcivl.GoalReachedSampler(
+        TorchSampler(data, gcivl.gcivl_goal_config(discount), seed=0)
+    )
+    terms = {"discount": discount, "expectile": 0.9, "alpha": 10.0, "tau": 0.05}
+    updater = fu.FastUpdater(lambda m, b: gcivl.gcivl_terms(m, b, **terms), gcivl.TOTAL)
+    steps, batches = 3000, fu.ChunkedBatches(sampler, 256, 500)
+    updater.run(model, [optimizer], batches, steps, fu.TermHistory(steps, "cpu"))
+    start = torch.eye(cells)[[0] * cells]
+    with torch.no_grad():
+        value = model.values(model.value, start, torch.eye(cells)).mean(0).numpy()
+    ahead = np.arange(cells)
+    want = -(1 - discount**ahead) / (1 - discount)
+    np.testing.assert_allclose(value, want, atol=0.6)  # within ~6 % of the -10 floor
+    assert np.all(np.diff(value[:20]) < 0)  # farther goals are worth less
