@@ -98,11 +98,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def env_name_of(dataset: Path) -> str:
-    """``.../pointmaze-teleport-stitch-v0.npz`` -> ``pointmaze-teleport-stitch-v0``."""
-    return dataset.name.removesuffix(".npz")
-
-
 def file_digests(impls: Path) -> dict[str, str]:
     """sha256 (first 16 hex digits) of the authors' files this run uses, to name the checkout."""
     return {
@@ -296,11 +291,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import jax
 
+    from rllib_tmd.data.catalog import describe_dataset
     from rllib_tmd.envs.evaluation import evaluate_policy, fresh_evaluation_seed
     from rllib_tmd.envs.maze_distances import critic_checks, is_pointmaze
     from rllib_tmd.envs.maze_maps import write_maze_map
 
-    env = args.env or env_name_of(args.dataset)
+    env = args.env or describe_dataset(args.dataset)["env_name"]
     args.out.mkdir(parents=True, exist_ok=True)
     np.random.seed(args.seed)  # the authors' GCDataset samples with numpy's global RNG
     agent, dataset, config = authors_agent_and_data(args)

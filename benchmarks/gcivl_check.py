@@ -207,7 +207,7 @@ def gcivl_goal_config(discount: float) -> GoalConfig:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--dataset", type=Path, required=True, help="Parquet folder or OGBench .npz")
-    p.add_argument("--env", default=None, help="default: the dataset's name")
+    p.add_argument("--env", default=None, help="default: the env the dataset names")
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--lr", type=float, default=3e-4)
@@ -237,12 +237,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def env_name_of(dataset: Path) -> str:
-    """``.../scene-noisy-v0.npz`` or ``.../scene-noisy-v0`` -> ``scene-noisy-v0``."""
-    return dataset.name.removesuffix(".npz")
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from rllib_tmd.data.catalog import describe_dataset
     from rllib_tmd.data.episodes import read_episodes
     from rllib_tmd.data.samplers import TorchSampler
     from rllib_tmd.envs.evaluation import evaluate_policy, fresh_evaluation_seed, record_score
@@ -256,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
 
     args = parse_args(argv)
-    env = args.env or env_name_of(args.dataset)
+    env = args.env or describe_dataset(args.dataset)["env_name"]
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(args.seed)
     episodes = read_episodes(args.dataset, engine="pyarrow")
