@@ -267,7 +267,7 @@ def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
     vs. updates, a line per seed), ``critic.png`` (:func:`plot_critic`), ``results.md``
     (OGBench score per seed), ``results.json`` (every evaluation) and ``learner.csv`` (loss
     terms every 50k updates). Returns the plots written."""
-    from rllib_tmd.experiments import evaluation_point, summarize, trial_results
+    from rllib_tmd.experiments import evaluations, summarize, trial_results
 
     plots = []
     for exp_dir in experiment_dirs:
@@ -276,9 +276,7 @@ def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
             params = json.loads((trial_dir / "params.json").read_text())
             seed, batch = params.get("seed"), params.get("train_batch_size_per_learner")
             results = trial_results(trial_dir)
-            evals = [evaluation_point(r) for r in results]
-            evals = [point for point in evals if "success/overall" in point]
-            rows.append({"trial": f"seed {seed}", "history": evals})
+            rows.append({"trial": f"seed {seed}", "history": evaluations(results)})
             diagnostics.extend({"seed": seed, **r} for r in learner_points(results))
             maze_map = out / "curves" / exp_dir.name / f"maze_map_seed{seed}.png"
             copy_last_maze_map(trial_dir, maze_map)
@@ -386,7 +384,7 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
     """One row per experiment (``labels``: experiment name -> row label, e.g. the dataset):
     final success of every seed, mean, standard error, wall time."""
     from rllib_tmd.envs.evaluation import protocol_success
-    from rllib_tmd.experiments import evaluation_point, trial_results
+    from rllib_tmd.experiments import evaluations, trial_results
 
     rows = []
     for exp_name, dataset in labels.items():
@@ -399,8 +397,7 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
             stretches = critic_at_chance(results)
             if stretches:
                 at_chance[trial.config.get("seed")] = stretches
-            history = [evaluation_point(r) for r in results]
-            history = [h for h in history if "success/overall" in h]
+            history = evaluations(results)
             if trial.status == "ERROR" or not history:
                 reason = trial_error(trial) or ("no evaluation" if not history else "")
                 errors.append(f"seed {trial.config.get('seed')}: {trial.status} {reason}".strip())

@@ -252,6 +252,12 @@ def evaluation_point(result: dict[str, Any]) -> dict[str, Any]:
     return point
 
 
+def evaluations(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The evaluation points (:func:`evaluation_point`) of the results that evaluated."""
+    points = (evaluation_point(result) for result in results)
+    return [point for point in points if "success/overall" in point]
+
+
 def trial_history(trial_dir: str | Path | None) -> list[dict[str, Any]]:
     """Evaluation points (:func:`evaluation_point`) of every iteration of a trial."""
     return [evaluation_point(result) for result in trial_results(trial_dir)]
