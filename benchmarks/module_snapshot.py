@@ -51,14 +51,13 @@ def last_checkpoint(trial_dir: Path) -> Path:
 
 def half_state(state: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """float32 arrays as float16 (the others as they are), and the names converted."""
-    out, halved = {}, []
+    out, halved = dict(state), []
     for name, value in state.items():
         if isinstance(value, np.ndarray) and value.dtype == np.float32:
             if value.size and np.abs(value).max() > np.finfo(np.float16).max:
                 raise ValueError(f"{name}: values beyond float16's range; not packing")
-            out[name], halved = value.astype(np.float16), [*halved, name]
-        else:
-            out[name] = value
+            out[name] = value.astype(np.float16)
+            halved.append(name)
     return out, halved
 
 
@@ -139,18 +138,17 @@ def load_module(snapshot: Path, out_dir: Path) -> tuple[Any, dict[str, Any]]:
 
 def evaluate(snapshot: Path, episodes: int, workers: int | None, seed: int) -> Any:
     """OGBench's protocol for the snapshot's policy on its trial's environment."""
-    import torch
-
     from rllib_tmd.envs.evaluation import evaluate_policy
+    from rllib_tmd.tmd.tmd import module_act_fn
 
     with tempfile.TemporaryDirectory() as tmp:
         module, info = load_module(snapshot, Path(tmp))
-
-    def act(obs: np.ndarray, goals: np.ndarray) -> np.ndarray:
-        return module.act(torch.as_tensor(obs), torch.as_tensor(goals)).numpy()
-
     return evaluate_policy(
-        act, info["ogbench_env"], episodes_per_task=episodes, seed=seed, num_workers=workers
+        module_act_fn(module),
+        info["ogbench_env"],
+        episodes_per_task=episodes,
+        seed=seed,
+        num_workers=workers,
     )
 
 
