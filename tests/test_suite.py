@@ -174,6 +174,7 @@ def test_a_critic_at_chance_is_named_under_the_table(tmp_path):
     assert row["scored_at_updates"] == [50_000]  # the one evaluation it has
     text = suite.table([row], 50_000)
     assert "- scene-x seed 1: critic at chance from update 5,000" in text
+    assert "| scene-x | 2.0 ± 0.0 (critic at chance: 1 of 1 seeds) | 1 |" in text
     assert "mean of its last 3 evaluations (at 50,000 updates)" in text
 
 

@@ -3,9 +3,9 @@ chance for a long stretch of training.
 
 Two failures we ran into look like this (RESULTS.md): the paper-text weighting on
 pointmaze-teleport-stitch (accuracy at 1/B from ~350k updates on while every distance grew
-without bound) and the released weighting on scene-noisy (accuracy at 1/B from ~5k updates on,
-every distance shrinking towards 0, the contrastive loss at log B). Training goes on (a warning,
-not an error): the run stays the user's to judge.
+without bound) and the released weighting on scene-noisy and on pointmaze-medium/large-navigate
+(accuracy at 1/B from ~2-5k updates on, every distance shrinking towards 0, the contrastive loss
+at log B). Training goes on (a warning, not an error): the run stays the user's to judge.
 
 While such a stretch lasts (from ``patience_updates`` into it), the algorithm also reports its
 first update in the results under :data:`AT_CHANCE_KEY`, because Ray keeps a Tune trial's log
@@ -31,8 +31,9 @@ def at_chance_message(since: int, updates: int, candidates: int | None = None) -
         f"TMD: the critic's contrastive top-1 accuracy has been at chance (<= {level}) since "
         f"update {since:,}, now {updates:,}: it no longer tells goals apart. Seen with the "
         "paper-text loss weighting on pointmaze-teleport-stitch (distances growing without "
-        "bound) and with the released weighting on scene-noisy (distances shrinking to 0, "
-        "contrastive loss at log(batch)); RESULTS.md. Training continues."
+        "bound) and with the released weighting on scene-noisy and pointmaze-*-navigate "
+        "(distances shrinking to 0, contrastive loss at log(batch)); RESULTS.md. "
+        "Training continues."
     )
 
 
