@@ -384,6 +384,15 @@ def grad_stats(module: torch.nn.Module) -> dict[str, float]:
 
 
 # ---- main --------------------------------------------------------------------------------------
+def progress_line(step: int, steps: int, seconds: float, authors: dict, ours: dict) -> str:
+    """One line while it runs: the contrastive loss and accuracy of both sides at ``step``."""
+    both = "  ".join(
+        f"{side} nce {vals['contrastive_loss']:.3f} acc {vals['categorical_accuracy']:.3f}"
+        for side, vals in (("authors", authors), ("ours", ours))
+    )
+    return f"step {step:>6,}/{steps:,}  {seconds:7.0f} s  {both}"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--authors-impls", type=Path, required=True, help="the authors' impls folder")
@@ -396,6 +405,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--actor-p-randomgoal", type=float, default=0.0, help="with --dataset")
     add_loss_arguments(p)
     p.add_argument("--param-every", type=int, default=50)
+    p.add_argument("--log-every", type=int, default=100, help="progress line every N steps")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument(
         "--float64",
@@ -513,6 +523,8 @@ def main(argv: list[str] | None = None) -> dict:
         if not all(math.isfinite(v) for v in [*a_vals.values(), *o_vals.values()]):
             print(f"non-finite value at step {step}: authors {a_vals} ours {o_vals}")
         records.append({"step": step, "authors": a_vals, "ours": o_vals})
+        if args.log_every and step % args.log_every == 0:
+            print(progress_line(step, len(batches), time.perf_counter() - t_start, a_vals, o_vals))
 
     diffs = parameter_differences(as_numpy_tree(agent.network.params), module, mapping, init)
     param_checks.append({"step": len(batches), **diffs})
