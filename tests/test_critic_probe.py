@@ -1,0 +1,65 @@
+"""benchmarks/critic_probe.py: a tuned example's critic on the CPU, without Ray.
+
+The behavioural test is the finding it was written for (RESULTS.md, session 14): on
+pointmaze navigate data the released weighting (L_NCE + L_I + 0.05 L_T) collapses the critic
+within a few hundred updates, while the navigate tuned examples' weighting (L_NCE + 0.1 L_I +
+0.1 L_T) keeps it learning.
+"""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from rllib_tmd.data.catalog import make_dataset
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import critic_probe  # noqa: E402
+
+LARGE_NAVIGATE = str(REPO / "tuned_examples" / "tmd" / "pointmaze-large-navigate.yaml")
+RELEASED = ["action_invariance_weight=1.0", "zeta=0.05"]
+
+
+@pytest.fixture(scope="module")
+def large_navigate(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("large-navigate")
+    paths = make_dataset("pointmaze-large-navigate-v0", out, episodes=100, seed=0, progress=False)
+    return str(paths["train_npz"])
+
+
+def probe(dataset: str, *extra: str) -> dict:
+    return critic_probe.main(
+        ["--file", LARGE_NAVIGATE, "--dataset", dataset, "--batch", "64", "--threads", "2", *extra]
+    )
+
+
+def test_verdict_is_collapsed_only_near_log_batch():
+    assert critic_probe.verdict([4.155, 4.158], batch=64, margin=0.01) == "collapsed"
+    assert critic_probe.verdict([4.10, 4.12], batch=64, margin=0.01) == "learning"
+
+
+def test_probe_writes_its_settings_and_rows(large_navigate, tmp_path):
+    out = tmp_path / "probe.json"
+    result = probe(large_navigate, "--steps", "4", "--log-every", "2", "--out", str(out))
+    saved = json.loads(out.read_text())
+    assert saved["verdict"] == result["verdict"]
+    assert [row["updates"] for row in saved["rows"]] == [2, 4]
+    assert saved["log_batch"] == pytest.approx(math.log(64))
+    assert saved["loss_hyperparameters"]["action_invariance_weight"] == 0.1  # the YAML's
+
+
+def test_released_weighting_collapses_on_navigate_and_the_tuned_one_learns(large_navigate):
+    steps = ["--steps", "750", "--log-every", "250"]
+    released = probe(large_navigate, *steps, "--override", *RELEASED)
+    tuned = probe(large_navigate, *steps)
+    assert released["verdict"] == "collapsed", released["rows"]
+    assert tuned["verdict"] == "learning", tuned["rows"]
+    # the collapsed critic cannot tell positive goals from negative ones; the tuned one can
+    last_released, last_tuned = released["rows"][-1], tuned["rows"][-1]
+    gap = last_released["mean_dist_negative"] - last_released["mean_dist_positive"]
+    assert gap < 0.1
+    assert last_tuned["mean_dist_negative"] - last_tuned["mean_dist_positive"] > 1.0
