@@ -31,9 +31,13 @@ from ray.rllib.utils.metrics import (
 )
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 
-from rllib_tmd.tmd.critic_watch import AT_CHANCE_KEY, ChanceAccuracyWatch
+from rllib_tmd.tmd.critic_watch import AT_CHANCE_KEY, CriticAtChanceWatch
 from rllib_tmd.tmd.default_tmd_rl_module import DEFAULT_MODEL_CONFIG
-from rllib_tmd.tmd.tmd_learner import CONTRASTIVE_ACCURACY, NUM_UPDATES_LIFETIME
+from rllib_tmd.tmd.tmd_learner import (
+    CONTRASTIVE_ACCURACY,
+    CONTRASTIVE_LOSS,
+    NUM_UPDATES_LIFETIME,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -331,7 +335,7 @@ class TMD(Algorithm):
     def setup(self, config: AlgorithmConfig) -> None:
         _check_env_matches_dataset(config)
         super().setup(config)
-        self._critic_watch = ChanceAccuracyWatch(contrastive_candidates(self.config))
+        self._critic_watch = CriticAtChanceWatch(contrastive_candidates(self.config))
 
     @classmethod
     def from_checkpoint(cls, path: Any, *args: Any, **kwargs: Any) -> TMD:
@@ -366,16 +370,14 @@ class TMD(Algorithm):
         self._watch_critic(learner_results)
 
     def _watch_critic(self, learner_results: list[dict[str, Any]]) -> None:
-        """Warns once if the contrastive accuracy sits at chance (``critic_watch``), and
-        reports the stretch's first update as ``AT_CHANCE_KEY`` while it lasts."""
-        accuracies = [
-            _peek(r.get(DEFAULT_MODULE_ID, {}).get(CONTRASTIVE_ACCURACY)) for r in learner_results
-        ]
-        accuracies = [a for a in accuracies if a is not None]
-        if not accuracies:
+        """Warns once if the critic sits at chance (``critic_watch``: contrastive accuracy or
+        loss), and reports the stretch's first update as ``AT_CHANCE_KEY`` while it lasts."""
+        accuracy = _learner_means(learner_results, CONTRASTIVE_ACCURACY)
+        if accuracy is None:
             return
+        loss = _learner_means(learner_results, CONTRASTIVE_LOSS)
         updates = int(self.metrics.peek(NUM_UPDATES_LIFETIME, default=0))
-        message = self._critic_watch.observe(updates, float(np.mean(accuracies)))
+        message = self._critic_watch.observe(updates, accuracy, loss)
         if message:
             logger.warning(message)
         since = self._critic_watch.stuck_since(updates)
@@ -609,6 +611,13 @@ def contrastive_candidates(config: TMDConfig) -> int:
     learners = max(1, config.num_learners or 0)
     scale = learners if config.global_negatives and learners > 1 else 1
     return config.train_batch_size_per_learner * scale
+
+
+def _learner_means(learner_results: list[dict[str, Any]], key: str) -> float | None:
+    """Mean of the module's ``key`` over the learners' results, or None where none has it."""
+    values = [_peek(r.get(DEFAULT_MODULE_ID, {}).get(key)) for r in learner_results]
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
 
 
 def _peek(value: Any) -> float | None:
