@@ -479,7 +479,7 @@ def table(rows: list[dict[str, Any]], updates: int) -> str:
         last = f"last {PROTOCOL_EVALS} evaluations"
         scored_line = f"A seed's success: the mean of its {last} (at {at} updates)."
         lines += ["", scored_line]
-    if notes:  # rllib_tmd.tmd.critic_watch: its contrastive accuracy at 1/batch for 20k updates
+    if notes:  # rllib_tmd.tmd.critic_watch: accuracy or loss at chance for 20k updates
         lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines)
 

@@ -26,7 +26,7 @@ def learner_metrics(result: dict[str, Any]) -> dict[str, float]:
 
 
 def critic_at_chance_since(result: dict[str, Any]) -> int | None:
-    """The update since which the critic's contrastive accuracy has sat at chance, as the
+    """The update since which the critic has sat at chance (contrastive accuracy or loss), as the
     algorithm reports it (``critic_watch``); None while the critic is fine."""
     since = result.get(AT_CHANCE_KEY)
     if since is None or not math.isfinite(float(since)):
