@@ -9,6 +9,14 @@ through the same functions as the learner) without Ray, and reports the critic e
 ``--log-every`` updates: L_NCE against log(batch), the top-1 accuracy against 1/batch, the
 mean distance to positive and to negative goals, L_I and L_T.
 
+On pointmaze each log point also scores the learned distance d(psi(s), psi(g)) against the
+maze (``rllib_tmd.envs.maze_distances``, as evaluations do): ``distance_rank_corr_bfs``
+(Spearman's rho with BFS distances between cell centres) and ``greedy_descent/overall`` (the
+share of the 5 tasks whose goal a walk downhill on it reaches). Both ignore the distances'
+scale: a collapsed critic keeps ordering cells like its initialisation does (rho ~0.55 on
+large-navigate, near the straight-line distance's) by differences too small to use, so the
+verdict rests on the loss.
+
 Verdict at the end, from the last ``--log-every`` updates: **collapsed** when the mean
 contrastive loss is within ``--margin`` of log(batch) (every goal's softmax uniform over the
 batch), else **learning**.
@@ -94,6 +102,23 @@ def build_module(config: TMDConfig) -> torch.nn.Module:
     return spec.build()
 
 
+def maze_checks(module: torch.nn.Module, env_name: str | None) -> dict[str, float]:
+    """``critic_checks`` of the module's learned distance (ensemble mean) on a pointmaze env;
+    ``{}`` elsewhere."""
+    from rllib_tmd.envs.maze_distances import critic_checks
+
+    def distance(obs, goals, pairwise: bool = False):
+        with torch.no_grad():
+            d = module.critic.state_distance(
+                torch.as_tensor(obs, dtype=torch.float32),
+                torch.as_tensor(goals, dtype=torch.float32),
+                pairwise=pairwise,
+            )
+        return d.mean(0).numpy()
+
+    return critic_checks(distance, env_name or "")
+
+
 def verdict(nce_window: list[float], batch: int, margin: float) -> str:
     """``collapsed`` when the mean contrastive loss is within ``margin`` of log(batch)."""
     return "collapsed" if statistics.mean(nce_window) > math.log(batch) - margin else "learning"
@@ -120,6 +145,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             window[k].append(float(terms[k].detach()))
         if step % args.log_every == 0 or step == args.steps:
             row = {"updates": step, **{k: statistics.mean(v) for k, v in window.items()}}
+            row.update(maze_checks(module, config.ogbench_env))
             row["seconds"] = round(time.perf_counter() - start, 1)
             rows.append(row)
             print(format_row(row), flush=True)
@@ -140,12 +166,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def format_row(row: dict[str, Any]) -> str:
-    return (
+    from rllib_tmd.envs.maze_distances import DESCENT_KEY, METRIC_KEY
+
+    text = (
         f"{row['updates']:>7,}  {row['seconds']:6.0f} s  L_NCE {row[keys.CONTRASTIVE_LOSS]:.3f}"
         f"  acc {row[keys.CONTRASTIVE_ACCURACY]:.3f}  d+ {row[keys.MEAN_DIST_POSITIVE]:.3f}"
         f"  d- {row[keys.MEAN_DIST_NEGATIVE]:.3f}  L_I {row[keys.ACTION_INVARIANCE_LOSS]:.3f}"
         f"  L_T {row[keys.TEMPORAL_INVARIANCE_LOSS]:.3f}"
     )
+    if METRIC_KEY in row:
+        text += f"  rho {row[METRIC_KEY]:.2f}  descent {row[f'{DESCENT_KEY}/overall']:.1f}"
+    return text
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
