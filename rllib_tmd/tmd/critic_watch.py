@@ -25,7 +25,7 @@ CHANCE_FACTOR = 2.0  # "at chance": accuracy <= CHANCE_FACTOR / candidates, or
 LOSS_MARGIN = 0.01  # contrastive loss >= log(candidates) - LOSS_MARGIN
 MIN_UPDATES = 10_000  # no verdict before this many updates (a healthy critic leaves chance in
 # ~100 updates; on scene-noisy the collapse to chance came at ~5k)
-PATIENCE_UPDATES = 20_000  # how long the accuracy must stay at chance
+PATIENCE_UPDATES = 20_000  # how long the critic must stay at chance
 AT_CHANCE_KEY = "critic_at_chance_since"  # result key: first update of the stretch at chance
 
 

@@ -3,6 +3,8 @@
 import io
 import logging
 
+import pytest
+
 from rllib_tmd import TMDConfig
 from rllib_tmd.progress import ProgressLine
 from rllib_tmd.tmd.critic_watch import AT_CHANCE_KEY, CriticAtChanceWatch
@@ -82,11 +84,23 @@ def test_candidates_include_other_learners_only_with_global_negatives():
 def test_the_algorithm_logs_the_warning(ray_session, tiny_pointmaze, caplog):
     config = TMDConfig().offline_data(input_=str(tiny_pointmaze["train"])).training(**TINY_TRAINING)
     algo = config.build_algo()
+
+    class RecordingWatch(CriticAtChanceWatch):
+        def observe(self, updates, accuracy, contrastive_loss=None):
+            self.seen = (updates, accuracy, contrastive_loss)
+            return super().observe(updates, accuracy, contrastive_loss)
+
     # a watch for which any accuracy is "chance" (<= 2/1), with no waiting
-    algo._critic_watch = CriticAtChanceWatch(candidates=1, min_updates=0, patience_updates=0)
+    algo._critic_watch = RecordingWatch(candidates=1, min_updates=0, patience_updates=0)
     with caplog.at_level(logging.WARNING, logger="rllib_tmd.tmd.tmd"):
         result = algo.train()
     algo.stop()
     assert "the critic has been at chance" in caplog.text
+    # it watched the iteration's mean accuracy and contrastive loss
+    learner = result["learners"]["default_policy"]
+    updates, accuracy, loss = algo._critic_watch.seen
+    assert updates == result["num_updates_lifetime"]
+    assert accuracy == pytest.approx(learner["contrastive_top1_accuracy"])
+    assert loss == pytest.approx(learner["contrastive_loss"])
     # Ray keeps a Tune trial's log lines from the driver: the result carries it too
     assert result[AT_CHANCE_KEY] == result["num_updates_lifetime"]  # its first iteration
