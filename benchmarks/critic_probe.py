@@ -5,7 +5,9 @@ the contrastive loss sits at log(batch) and the actor is left with behaviour clo
 (RESULTS.md: the released weighting on scene-noisy and the pointmaze navigate datasets).
 On pointmaze data that shows within ~500 updates even at batch 64, so a GPU run need not
 find out. This script trains a tuned example's TMD (its loss, networks and goal sampling,
-through the same functions as the learner) without Ray, and reports the critic every
+through the same functions as the learner) in one process, without an RLlib algorithm (an
+``.npz`` dataset needs no Ray at all; a Parquet folder is read through Ray Data, which starts
+a local Ray for the read), and reports the critic every
 ``--log-every`` updates: L_NCE against log(batch), the top-1 accuracy against 1/batch, the
 mean distance to positive and to negative goals, L_I and L_T.
 
