@@ -38,6 +38,7 @@ updates at batch 64 on 2 CPU cores with the default networks.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -53,7 +54,7 @@ sys.path.insert(0, str(REPO))
 
 from rllib_tmd.experiments import apply_overrides, load_experiment  # noqa: E402
 from rllib_tmd.tmd import tmd_learner as keys  # noqa: E402
-from rllib_tmd.tmd.tmd import TMDConfig  # noqa: E402
+from rllib_tmd.tmd.tmd import TMDConfig, module_distance  # noqa: E402
 from rllib_tmd.tmd.tmd_learner import build_learner_sampler  # noqa: E402
 from rllib_tmd.tmd.torch.tmd_torch_learner import (  # noqa: E402
     forward_loss_terms,
@@ -96,29 +97,12 @@ def probe_config(args: argparse.Namespace) -> TMDConfig:
     return tmd
 
 
-def build_module(config: TMDConfig) -> torch.nn.Module:
-    spec = config.get_default_rl_module_spec()
-    spec.observation_space = config.observation_space
-    spec.action_space = config.action_space
-    spec.model_config = config._model_config_auto_includes
-    return spec.build()
-
-
 def maze_checks(module: torch.nn.Module, env_name: str | None) -> dict[str, float]:
     """``critic_checks`` of the module's learned distance (ensemble mean) on a pointmaze env;
     ``{}`` elsewhere."""
     from rllib_tmd.envs.maze_distances import critic_checks
 
-    def distance(obs, goals, pairwise: bool = False):
-        with torch.no_grad():
-            d = module.critic.state_distance(
-                torch.as_tensor(obs, dtype=torch.float32),
-                torch.as_tensor(goals, dtype=torch.float32),
-                pairwise=pairwise,
-            )
-        return d.mean(0).numpy()
-
-    return critic_checks(distance, env_name or "")
+    return critic_checks(functools.partial(module_distance, module), env_name or "")
 
 
 def verdict(nce_window: list[float], batch: int, margin: float) -> str:
@@ -131,7 +115,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     config = probe_config(args)
-    module = build_module(config)
+    module = config.build_module()
     sampler = build_learner_sampler(config, torch.device("cpu"), learner_index=0)
     hp = loss_hyperparameters(config)
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)

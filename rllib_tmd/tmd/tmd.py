@@ -202,6 +202,16 @@ class TMDConfig(AlgorithmConfig):
 
         return RLModuleSpec(module_class=DefaultTMDTorchRLModule)
 
+    def build_module(self) -> Any:
+        """A fresh TMD RLModule (actor and critic) for this config's spaces and model keys,
+        outside any learner (the algorithm's CPU copy for evaluation, ``critic_probe``)."""
+        spec = self.get_default_rl_module_spec()
+        spec.observation_space = self.observation_space
+        spec.action_space = self.action_space
+        spec.model_config = self._model_config_auto_includes
+        spec.inference_only = False
+        return spec.build()
+
     @property
     def _model_config_auto_includes(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in DEFAULT_MODEL_CONFIG}
@@ -520,32 +530,14 @@ class TMD(Algorithm):
         pessimistic member, as the actor's ``min`` over Q) over the critic ensemble, or
         ``"none"`` to keep a leading ensemble axis [E, ...]. Runs on the CPU copy of the module.
         """
-        import torch
-
-        reducers = {"mean": lambda d: d.mean(0), "max": lambda d: d.max(0).values}
-        if ensemble not in (*reducers, "none"):
-            raise ValueError(f"ensemble must be 'mean', 'max' or 'none', got {ensemble!r}")
-        obs = torch.as_tensor(np.ascontiguousarray(observations, dtype=np.float32))
-        goal = torch.as_tensor(np.ascontiguousarray(goals, dtype=np.float32))
-        module = self._inference_module()
-        check_state_batches(obs.shape, goal.shape, module.obs_dim, pairwise)
-        with torch.no_grad():
-            distances = module.critic.state_distance(obs, goal, pairwise=pairwise)
-            if ensemble != "none":
-                distances = reducers[ensemble](distances)
-        return distances.numpy()
+        return module_distance(self._inference_module(), observations, goals, pairwise, ensemble)
 
     def _inference_module(self) -> Any:
         """A CPU copy of the learner's RLModule with the current weights."""
         state = self.learner_group.get_state(components="learner/rl_module")
         module_state = state["learner"]["rl_module"][DEFAULT_MODULE_ID]
         if getattr(self, "_eval_module", None) is None:
-            spec = self.config.get_default_rl_module_spec()
-            spec.observation_space = self.config.observation_space
-            spec.action_space = self.config.action_space
-            spec.model_config = self.config._model_config_auto_includes
-            spec.inference_only = False
-            self._eval_module = spec.build()
+            self._eval_module = self.config.build_module()
         self._eval_module.set_state(module_state)
         self._eval_module.eval()
         return self._eval_module
@@ -590,6 +582,31 @@ def _check_env_matches_dataset(config: AlgorithmConfig) -> None:
             f"Dataset {config.input_} has observations of width {data_dim}, but OGBench env "
             f"'{config.ogbench_env}' observes width {env_dim}: wrong dataset for this env?"
         )
+
+
+def module_distance(
+    module: Any,
+    observations: np.ndarray,
+    goals: np.ndarray,
+    pairwise: bool = False,
+    ensemble: str = "mean",
+) -> np.ndarray:
+    """A TMD module's learned distance ``d(psi(s), psi(g))`` (:meth:`TMD.temporal_distance`
+    with this module's weights): ``[N, obs_dim], [N or M, obs_dim] -> [N]`` (``[N, M]`` with
+    ``pairwise``), reduced over the ensemble by ``"mean"`` or ``"max"`` (``"none"``: [E, ...])."""
+    import torch
+
+    reducers = {"mean": lambda d: d.mean(0), "max": lambda d: d.max(0).values}
+    if ensemble not in (*reducers, "none"):
+        raise ValueError(f"ensemble must be 'mean', 'max' or 'none', got {ensemble!r}")
+    obs = torch.as_tensor(np.ascontiguousarray(observations, dtype=np.float32))
+    goal = torch.as_tensor(np.ascontiguousarray(goals, dtype=np.float32))
+    check_state_batches(obs.shape, goal.shape, module.obs_dim, pairwise)
+    with torch.no_grad():
+        distances = module.critic.state_distance(obs, goal, pairwise=pairwise)
+        if ensemble != "none":
+            distances = reducers[ensemble](distances)
+    return distances.numpy()
 
 
 def module_act_fn(module: Any):
