@@ -390,6 +390,7 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
     for exp_name, dataset in labels.items():
         mine = [t for t in trials if experiment_of(t) == exp_name]
         seeds, walls, reached, errors, at_chance, scored = [], [], [], [], {}, set()
+        stalled = []
         checkpoints = {}
         for trial in sorted(mine, key=lambda t: t.config.get("seed", 0)):
             checkpoints[trial.config.get("seed")] = last_checkpoint(trial)
@@ -404,6 +405,8 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
                 continue
             score = protocol_success(history)
             seeds.append(score["success/overall"])
+            if "stalled/overall" in score:
+                stalled.append(score["stalled/overall"])
             scored.update(score["averaged_at_updates"])
             reached.append(int(history[-1]["updates"]))
             walls.append(float(trial.last_result.get("time_total_s", float("nan"))))
@@ -415,6 +418,7 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
                 "success_per_seed": seeds,
                 "success_mean": statistics.mean(seeds) if seeds else None,
                 "success_stderr": standard_error(seeds) if seeds else None,
+                "stalled_per_seed": stalled,
                 "trial_wall_s": statistics.mean(walls) if walls else None,
                 "updates_per_seed": reached,
                 "failed": errors,
@@ -451,18 +455,21 @@ def updates_reached(row: dict[str, Any], planned: int) -> str:
 
 
 def table(rows: list[dict[str, Any]], updates: int) -> str:
-    from rllib_tmd.envs.evaluation import PROTOCOL_EVALS
+    from rllib_tmd.envs.evaluation import PROTOCOL_EVALS, STALL_WINDOW
 
     lines = [
-        "| dataset | success % (mean ± s.e.) | seeds | per seed | wall / trial | updates |",
-        "|---|---|---|---|---|---|",
+        "| dataset | success % (mean ± s.e.) | seeds | per seed | stalled % | wall / trial "
+        "| updates |",
+        "|---|---|---|---|---|---|---|",
     ]
     notes, scored = [], sorted({u for r in rows for u in r.get("scored_at_updates", [])})
     for r in rows:
         if r["success_mean"] is None:
-            lines.append(f"| {r['dataset']} | failed: {'; '.join(r['failed'])} | 0 | | | |")
+            lines.append(f"| {r['dataset']} | failed: {'; '.join(r['failed'])} | 0 | | | | |")
             continue
         per_seed = ", ".join(f"{100 * v:.1f}" for v in r["success_per_seed"])
+        stalled = r.get("stalled_per_seed") or []
+        stalled_cell = f"{100 * statistics.mean(stalled):.0f}" if stalled else "-"
         at_chance = r.get("critic_at_chance_since", {})
         for seed, stretches in at_chance.items():
             since = ", ".join(f"{s:,}" for s in stretches)
@@ -471,14 +478,20 @@ def table(rows: list[dict[str, Any]], updates: int) -> str:
         flag = f" (critic at chance: {len(at_chance)} of {r['seeds']} seeds)" if at_chance else ""
         lines.append(
             f"| {r['dataset']} | {100 * r['success_mean']:.1f} ± {100 * r['success_stderr']:.1f}"
-            f"{flag} | {r['seeds']} | {per_seed} | {r['trial_wall_s'] / 60:.1f} min "
-            f"| {updates_reached(r, updates)} |"
+            f"{flag} | {r['seeds']} | {per_seed} | {stalled_cell} "
+            f"| {r['trial_wall_s'] / 60:.1f} min | {updates_reached(r, updates)} |"
         )
     if scored:  # OGBench scores 800k, 900k and 1M; a shorter or early run says what it scored
         at = ", ".join(f"{u:,}" for u in scored)
         last = f"last {PROTOCOL_EVALS} evaluations"
         scored_line = f"A seed's success: the mean of its {last} (at {at} updates)."
         lines += ["", scored_line]
+    if any(r.get("stalled_per_seed") for r in rows):
+        lines += [
+            "",
+            "Stalled: the share of the scored episodes that failed with the agent at rest over "
+            f"their last {STALL_WINDOW} steps (the policy stopped, or pushes into a wall).",
+        ]
     if notes:  # rllib_tmd.tmd.critic_watch: accuracy or loss at chance for 20k updates
         lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines)

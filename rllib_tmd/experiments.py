@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from rllib_tmd.envs.evaluation import PROTOCOL_EVALS, protocol_success
+from rllib_tmd.envs.evaluation import PROTOCOL_EVALS, STALL_WINDOW, protocol_success
 from rllib_tmd.envs.maze_distances import METRIC_KEY
 from rllib_tmd.errors import TrainingFailed
 from rllib_tmd.tmd.tmd import TMD_KEYS, TMDConfig
@@ -133,13 +133,19 @@ def resolve_dataset(config: dict[str, Any], generate: bool, seed: int = 0) -> di
 
 def results_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of per-trial success (rows: trial, updates, success keys and
-    ``evals_averaged``, as :func:`protocol_success` gives them)."""
+    ``evals_averaged``, as :func:`protocol_success` gives them); a last column "stalled" (the
+    share of episodes that failed at rest, :data:`~rllib_tmd.envs.evaluation.STALL_WINDOW`)
+    where a row has it."""
     tasks = [f"success/task{k}" for k in range(1, 6)]
-    head = " | ".join(t.split("/")[1] for t in tasks)
-    lines = [f"| trial | updates | evals averaged | {head} | overall |"]
-    lines.append("|" + "---|" * (len(tasks) + 4))
+    columns = [*tasks, "success/overall"]
+    head = " | ".join(t.split("/")[1] for t in tasks) + " | overall"
+    if any("stalled/overall" in row for row in rows):
+        columns.append("stalled/overall")
+        head += " | stalled"
+    lines = [f"| trial | updates | evals averaged | {head} |"]
+    lines.append("|" + "---|" * (len(columns) + 3))
     for row in rows:
-        cells = [f"{100 * row[t]:.1f}" if t in row else "-" for t in [*tasks, "success/overall"]]
+        cells = [f"{100 * row[t]:.1f}" if t in row else "-" for t in columns]
         lead = f"| {row['trial']} | {row['updates']} | {row.get('evals_averaged', '-')} | "
         lines.append(lead + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -209,6 +215,11 @@ def summarize(json_rows: list[dict[str, Any]], out_dir: str | Path) -> dict[str,
         f"\n\nSuccess in %: the mean of each trial's last {PROTOCOL_EVALS} evaluations "
         "(OGBench's protocol), or of as many as it has."
     )
+    if "| stalled |" in table:
+        table += (
+            " Stalled: % of episodes that failed with the agent at rest over their last "
+            f"{STALL_WINDOW} steps (stopped, or pushing into a wall)."
+        )
     (out_dir / "results.md").write_text(table + "\n", encoding="utf-8")
     (out_dir / "results.json").write_text(json.dumps(json_rows, indent=2), encoding="utf-8")
     png = plot_success(curves, out_dir / "success.png", critic)

@@ -276,6 +276,11 @@ def test_protocol_success_averages_the_last_three_evaluations(tmp_path):
     files = summarize([{"trial": "t0", "history": history}], tmp_path)
     table = files["table"].read_text()
     assert "| t0 | 400 | 3 | 40.0 |" in table
+    assert "stalled" not in table  # histories from before the stall count
+    stalled = [{**h, "stalled/overall": 1.0 - h["success/overall"]} for h in history]
+    assert protocol_success(stalled)["stalled/overall"] == pytest.approx(0.6)
+    table = summarize([{"trial": "t0", "history": stalled}], tmp_path)["table"].read_text()
+    assert "| overall | stalled |" in table and "| 40.0 | 60.0 |" in table
     # a standalone run's records (EvalResult.record) are scored the same way
     records = [{"step": h["updates"], "success": h["success/overall"]} for h in history]
     assert record_score(records) == pytest.approx(0.4)

@@ -153,7 +153,7 @@ def test_a_critic_at_chance_is_named_under_the_table(tmp_path):
     sys.path.insert(0, str(REPO / "benchmarks"))
     import suite
 
-    evaluation = {"ogbench": {"success/overall": 0.02}}
+    evaluation = {"ogbench": {"success/overall": 0.02, "stalled/overall": 0.9}}
     results = [  # as TMD reports them: critic_at_chance_since while the stretch lasts
         {"num_updates_lifetime": 10_000},
         {"num_updates_lifetime": 30_000, "critic_at_chance_since": 5_000},
@@ -174,7 +174,8 @@ def test_a_critic_at_chance_is_named_under_the_table(tmp_path):
     assert row["scored_at_updates"] == [50_000]  # the one evaluation it has
     text = suite.table([row], 50_000)
     assert "- scene-x seed 1: critic at chance from update 5,000" in text
-    assert "| scene-x | 2.0 ± 0.0 (critic at chance: 1 of 1 seeds) | 1 |" in text
+    assert "| scene-x | 2.0 ± 0.0 (critic at chance: 1 of 1 seeds) | 1 | 2.0 | 90 |" in text
+    assert "failed with the agent at rest over their last 100 steps" in text
     assert "mean of its last 3 evaluations (at 50,000 updates)" in text
 
 

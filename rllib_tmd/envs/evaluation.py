@@ -49,15 +49,29 @@ ActFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 VIDEO_FPS = 30
 
+#: A failed episode counts as *stalled* when no coordinate of its state moved by more than
+#: ``STALL_TOLERANCE`` over its last ``STALL_WINDOW`` observations: the policy stopped (a zero
+#: action, or pushing into a wall) instead of wandering. Pointmaze coordinates are in maze units
+#: (4 per cell); a ball moving at the slowest action the data holds covers far more than this.
+STALL_WINDOW = 100
+STALL_TOLERANCE = 0.05
+
 
 @dataclass(frozen=True)
 class TaskResult:
-    """Outcome of the episodes of one task: ``successes`` [E] (0/1), ``lengths`` [E] (steps)."""
+    """Outcome of the episodes of one task: ``successes`` [E] (0/1), ``lengths`` [E] (steps),
+    ``stalled`` [E] (0/1: failed with the state at rest at the end, see :data:`STALL_WINDOW`;
+    None where not tracked)."""
 
     task_id: int
     task_name: str
     successes: np.ndarray
     lengths: np.ndarray
+    stalled: np.ndarray | None = None
+
+    @property
+    def stalled_rate(self) -> float | None:
+        return None if self.stalled is None else float(np.mean(self.stalled))
 
     @property
     def success_rate(self) -> float:
@@ -94,6 +108,12 @@ class EvalResult:
         return float(np.mean([t.success_rate for t in self.tasks]))
 
     @property
+    def stalled_rate(self) -> float | None:
+        """Mean over tasks of the share of episodes that failed stalled (None: not tracked)."""
+        rates = [t.stalled_rate for t in self.tasks]
+        return None if None in rates else float(np.mean(rates))
+
+    @property
     def episode_lengths(self) -> dict[int, np.ndarray]:
         """Episode lengths [E] per task id."""
         return {t.task_id: t.lengths for t in self.tasks}
@@ -117,13 +137,19 @@ class EvalResult:
         for t in self.tasks:
             metrics[f"episode_length/task{t.task_id}"] = t.mean_length
         metrics["episode_length/mean"] = float(np.mean([t.mean_length for t in self.tasks]))
+        if self.stalled_rate is not None:
+            for t in self.tasks:
+                metrics[f"stalled/task{t.task_id}"] = t.stalled_rate
+            metrics["stalled/overall"] = self.stalled_rate
         metrics["num_episodes"] = float(sum(len(t.successes) for t in self.tasks))
         metrics["wall_time_s"] = self.wall_time_s
         return {f"{prefix}{key}": value for key, value in metrics.items()}
 
     def format_table(self, markdown: bool = True) -> str:
         """Per-task success table (Markdown by default, aligned plain text otherwise)."""
+        stalled = self.stalled_rate is not None
         header = ["task", "name", "success", "episodes", "mean length"]
+        header += ["stalled"] if stalled else []
         rows = [
             [
                 str(t.task_id),
@@ -131,6 +157,7 @@ class EvalResult:
                 f"{t.success_rate:.3f}",
                 str(len(t.successes)),
                 f"{t.mean_length:.1f}",
+                *([f"{t.stalled_rate:.3f}"] if stalled else []),
             ]
             for t in self.tasks
         ]
@@ -143,6 +170,7 @@ class EvalResult:
                 f"{self.overall_success:.3f}",
                 str(total_episodes),
                 f"{mean_length:.1f}",
+                *([f"{self.stalled_rate:.3f}"] if stalled else []),
             ]
         )
         title = f"{self.env_name} (seed {self.seed}, {self.wall_time_s:.1f} s)"
@@ -171,11 +199,11 @@ PROTOCOL_EVALS = 3
 
 
 def protocol_success(evals: list[dict[str, Any]], last: int = PROTOCOL_EVALS) -> dict[str, Any]:
-    """OGBench's score of one run: every ``success/...`` key averaged over the last ``last``
-    evaluation points (fewer if the run has fewer); ``evals_averaged`` says how many and
-    ``averaged_at_updates`` at which update counts."""
+    """OGBench's score of one run: every ``success/...`` key (and ``stalled/...``, where
+    logged) averaged over the last ``last`` evaluation points (fewer if the run has fewer);
+    ``evals_averaged`` says how many and ``averaged_at_updates`` at which update counts."""
     points = [h for h in evals if "success/overall" in h][-last:]
-    keys = sorted({k for h in points for k in h if k.startswith("success/")})
+    keys = sorted({k for h in points for k in h if k.startswith(("success/", "stalled/"))})
     score: dict[str, Any] = {
         "evals_averaged": len(points),
         "averaged_at_updates": [int(h["updates"]) for h in points if "updates" in h],
@@ -290,6 +318,7 @@ def evaluate_policy(
                 probe.task_names[task_id - 1],
                 successes=np.array([outcomes[task_id, e][0] for e in range(episodes_per_task)]),
                 lengths=np.array([outcomes[task_id, e][1] for e in range(episodes_per_task)]),
+                stalled=np.array([outcomes[task_id, e][2] for e in range(episodes_per_task)]),
             )
             for task_id in task_ids
         ]
@@ -312,6 +341,40 @@ def evaluate_policy(
         video_paths=video_paths,
         paths=recorder.paths(),
     )
+
+
+class StallWatch:
+    """The last ``window`` states of every env slot (a ring buffer ``[slots, window, dim]``),
+    to tell whether an episode ended at rest: every coordinate within ``tolerance`` over them."""
+
+    def __init__(
+        self, num_slots: int, window: int = STALL_WINDOW, tolerance: float = STALL_TOLERANCE
+    ) -> None:
+        if window < 2:
+            raise ValueError(f"window must be >= 2 observations, got {window}")
+        self.window, self.tolerance = window, tolerance
+        self._seen = np.zeros(num_slots, dtype=np.int64)
+        self._states: np.ndarray | None = None
+
+    def start(self, slot: int, state: np.ndarray) -> None:
+        """A new episode's reset state ``[dim]`` in ``slot``."""
+        self._seen[slot] = 0
+        self.add(slot, state)
+
+    def add(self, slot: int, state: np.ndarray) -> None:
+        """The slot's next state ``[dim]``."""
+        if self._states is None:
+            self._states = np.zeros((len(self._seen), self.window, state.shape[-1]), np.float32)
+        self._states[slot, self._seen[slot] % self.window] = state
+        self._seen[slot] += 1
+
+    def at_rest(self, slot: int) -> bool:
+        """Whether the slot's episode lasted ``window`` observations and its state stayed
+        within ``tolerance`` (in every coordinate) over the last ``window`` of them."""
+        if self._states is None or self._seen[slot] < self.window:
+            return False
+        states = self._states[slot]
+        return bool((states.max(axis=0) - states.min(axis=0)).max() <= self.tolerance)
 
 
 class PathRecorder:
@@ -356,7 +419,7 @@ def run_episodes(
     video_frame_skip: int = 3,
     on_episode_end: Callable[[], Any] | None = None,
     on_observation: Callable[[int, int, np.ndarray], Any] | None = None,
-) -> tuple[dict[tuple[int, int], tuple[float, int]], dict[int, list[np.ndarray]]]:
+) -> tuple[dict[tuple[int, int], tuple[float, int, float]], dict[int, list[np.ndarray]]]:
     """Run ``episodes`` ((task_id, episode index) pairs) on the env ``slots`` in lock-step.
 
     Each slot runs one episode at a time and takes the next pending one when its episode ends.
@@ -368,15 +431,17 @@ def run_episodes(
     observation of every episode (the reset one first), without the goal.
 
     Returns:
-        ({(task_id, e): (success 0/1, length)}, {task_id: frames [H, W, 3] of episode 0} for the
-        tasks in ``record_tasks``).
+        ({(task_id, e): (success 0/1, length, stalled 0/1)}, {task_id: frames [H, W, 3] of
+        episode 0} for the tasks in ``record_tasks``); ``stalled``: the episode failed with its
+        state at rest over its last :data:`STALL_WINDOW` observations (:class:`StallWatch`).
     """
     record_tasks = record_tasks or set()
     pending = deque(episodes)
     running: dict[int, tuple[int, int]] = {}  # slot -> (task_id, episode)
     observations: np.ndarray | None = None
     steps = np.zeros(slots.num_slots, dtype=np.int64)
-    outcomes: dict[tuple[int, int], tuple[float, int]] = {}
+    outcomes: dict[tuple[int, int], tuple[float, int, float]] = {}
+    stall_watch = StallWatch(slots.num_slots)
     recorders: dict[int, _EpisodeRecorder] = {}  # slot -> recorder of an episode 0
 
     def start_episodes(free_slots: Sequence[int]) -> None:
@@ -396,6 +461,8 @@ def run_episodes(
         started = [r.slot for r in requests]
         observations[started] = obs
         steps[started] = 0
+        for slot in started:
+            stall_watch.start(slot, split_obs_goal(observations[slot])[0])
         if on_observation is not None:
             for slot in started:
                 on_observation(*running[slot], split_obs_goal(observations[slot])[0])
@@ -413,6 +480,7 @@ def run_episodes(
         finished = []
         for row, slot in enumerate(active):
             done = bool(batch.terminated[row] or batch.truncated[row])
+            stall_watch.add(slot, split_obs_goal(observations[slot])[0])
             if on_observation is not None:
                 on_observation(*running[slot], split_obs_goal(observations[slot])[0])
             if slot in recorders:
@@ -420,7 +488,9 @@ def run_episodes(
             if not done:
                 continue
             task_id, episode = running.pop(slot)
-            outcomes[task_id, episode] = (float(batch.success[row]), int(steps[slot]))
+            success = float(batch.success[row])
+            stalled = float(not success and stall_watch.at_rest(slot))
+            outcomes[task_id, episode] = (success, int(steps[slot]), stalled)
             finished.append(slot)
             if slot in recorders:
                 frames[task_id] = recorders.pop(slot).frames

@@ -108,7 +108,7 @@ def test_the_first_episode_of_each_recorded_task_is_filmed_with_its_goal_on_top(
         video_frame_skip=100,
     )  # fmt: skip
     assert sorted(outcomes) == episodes and set(frames) == {5}
-    assert all(length == 1000 for _, length in outcomes.values())
+    assert all(length == 1000 and stalled for _, length, stalled in outcomes.values())
     shown_steps = [int(frame[2, 0, 0]) for frame in frames[5]]  # the bottom half: the episode
     assert shown_steps == [0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
     assert all((frame[:2] == 255).all() and frame.shape == (4, 2, 3) for frame in frames[5])

@@ -5,7 +5,7 @@ import gc
 import numpy as np
 import pytest
 
-from rllib_tmd.envs.evaluation import EvalResult, evaluate_policy, write_video
+from rllib_tmd.envs.evaluation import EvalResult, StallWatch, evaluate_policy, write_video
 from rllib_tmd.envs.ogbench_env import make_inner_env
 
 ENV_NAME = "pointmaze-medium-navigate-v0"
@@ -64,6 +64,11 @@ def test_oracle_clearly_beats_zero_and_random_policies(oracle_result):
     for task_id, lengths in oracle_result.episode_lengths.items():
         successes = oracle_result.tasks[task_id - 1].successes
         assert (lengths[successes == 1.0] < 1000).all()
+    # A policy that stops ends its failed episodes at rest; one that keeps moving does not, and
+    # an episode that succeeds never counts.
+    assert zero.stalled_rate == 1.0 and zero.as_metrics()["stalled/overall"] == 1.0
+    assert random.stalled_rate == 0.0 and oracle_result.stalled_rate == 0.0
+    assert "stalled" in zero.format_table()
 
 
 def test_same_seed_gives_identical_results_for_any_batch_size(oracle, oracle_result):
@@ -173,3 +178,17 @@ def test_recorded_paths_run_from_the_start_to_the_goal(oracle):
         assert np.linalg.norm(path[0] - start) < 2.0  # reset noise around the start cell
         assert maze.xy_to_ij(path[-1]) == maze.xy_to_ij(goal)  # the oracle reached the goal cell
     assert evaluate_policy(oracle, ENV_NAME, episodes_per_task=1, task_ids=(1,)).paths == {}
+
+
+def test_stall_watch_needs_a_full_window_at_rest():
+    watch = StallWatch(num_slots=2, window=3, tolerance=0.05)
+    watch.start(0, np.array([1.0, 2.0]))  # slot 0: moves, then rests for 3 observations
+    watch.start(1, np.array([0.0, 0.0]))  # slot 1: keeps drifting by 0.03 per step
+    assert not watch.at_rest(0)  # fewer than 3 observations
+    for step in range(1, 5):
+        watch.add(0, np.array([1.5, 2.0]) if step >= 2 else np.array([1.2, 2.0]))
+        watch.add(1, np.array([0.03 * step, 0.0]))
+    assert watch.at_rest(0)
+    assert not watch.at_rest(1)
+    watch.start(0, np.array([1.5, 2.0]))  # a new episode forgets the old one
+    assert not watch.at_rest(0)
