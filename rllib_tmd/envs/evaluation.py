@@ -52,7 +52,7 @@ VIDEO_FPS = 30
 #: A failed episode counts as *stalled* when no coordinate of its state moved by more than
 #: ``STALL_TOLERANCE`` over its last ``STALL_WINDOW`` observations: the policy stopped (a zero
 #: action, or pushing into a wall) instead of wandering. Pointmaze coordinates are in maze units
-#: (4 per cell); a ball moving at the slowest action the data holds covers far more than this.
+#: (4 per cell; the ball moves 0.2 x action per step); manipulation states include the arm's.
 STALL_WINDOW = 100
 STALL_TOLERANCE = 0.05
 
