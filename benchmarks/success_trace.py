@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     overrides = apply_overrides({"config": {}}, args.override)["config"]  # as train checks them
+    if not args.data.is_dir():
+        raise SystemExit(
+            f"--data {args.data}: no such dataset folder; make one with\n"
+            f"  rllib-tmd make-dataset {args.data.name} --out {args.data.parent}"
+        )
     return run(args.data, args.minutes, args.every, args.episodes, overrides, args.out)
 
 

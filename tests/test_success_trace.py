@@ -43,3 +43,12 @@ def test_a_bad_override_is_refused_before_training(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "no_such_key" in proc.stderr
     assert not (tmp_path / "t.json").exists()
+
+
+def test_a_missing_dataset_is_named_with_the_command_that_makes_it(tmp_path):
+    missing = tmp_path / "pointmaze-medium-navigate-v0"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "success_trace.py")]
+    cmd += ["--data", str(missing), "--out", str(tmp_path / "t.json")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert f"rllib-tmd make-dataset pointmaze-medium-navigate-v0 --out {tmp_path}" in proc.stderr
