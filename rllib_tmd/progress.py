@@ -51,6 +51,7 @@ class ProgressLine:
         self.start = time.perf_counter()
         self.start_updates: int | None = None
         self.last_success: float | None = None
+        self.last_stalled: float | None = None
         self.warned_at_chance = False
 
     def update(self, result: dict[str, Any]) -> str:
@@ -61,14 +62,18 @@ class ProgressLine:
             rate = self.updates_per_iteration / max(float(result.get("time_this_iter_s", 0)), 1e-9)
         else:
             rate = (done - self.start_updates) / max(now - self.start, 1e-9)
-        success = result.get("evaluation", {}).get("ogbench", {}).get("success/overall")
-        if success is not None:
-            self.last_success = success
+        evaluation = result.get("evaluation", {}).get("ogbench", {})
+        if evaluation.get("success/overall") is not None:
+            self.last_success = evaluation["success/overall"]
+            self.last_stalled = evaluation.get("stalled/overall")
         metrics = learner_metrics(result)
         parts = [f"updates {done:>8d}", f"{rate:7.1f} upd/s"]
         parts += [f"{short} {metrics[k]:.3f}" for k, short in _SHOWN_TERMS if k in metrics]
         if self.last_success is not None:
-            parts.append(f"success {100 * self.last_success:.1f}%")
+            stalled = (
+                "" if self.last_stalled is None else f" (stalled {100 * self.last_stalled:.0f}%)"
+            )
+            parts.append(f"success {100 * self.last_success:.1f}%{stalled}")
         if self.total_updates and rate > 0:
             parts.append(f"ETA {_fmt_seconds((self.total_updates - done) / rate)}")
         since = critic_at_chance_since(result)
