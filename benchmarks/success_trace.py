@@ -41,7 +41,13 @@ def trace_point(algo: Any, result: dict[str, Any], episodes: int, t0: float) -> 
 
 
 def run(
-    data: Path, minutes: float, every: int, episodes: int, overrides: dict[str, Any], out: Path
+    data: Path,
+    minutes: float,
+    every: int,
+    episodes: int,
+    overrides: dict[str, Any],
+    out: Path,
+    seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Trains and evaluates until ``minutes`` have passed; returns the trace."""
     import ray
@@ -51,7 +57,7 @@ def run(
 
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    algo = build_quickstart_config(data, 0, **overrides).build_algo()
+    algo = build_quickstart_config(data, seed, **overrides).build_algo()
     t0, rows, next_eval = time.perf_counter(), [], every
     progress = ProgressLine(algo.config.updates_per_iteration, stream=sys.stderr)
     try:
@@ -78,6 +84,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--episodes", type=int, default=10, help="per task")
     p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=0, help="the trial's seed")
     args = p.parse_args(argv)
     overrides = apply_overrides({"config": {}}, args.override)["config"]  # as train checks them
     if not args.data.is_dir():
@@ -85,7 +92,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             f"--data {args.data}: no such dataset folder; make one with\n"
             f"  rllib-tmd make-dataset {args.data.name} --out {args.data.parent}"
         )
-    return run(args.data, args.minutes, args.every, args.episodes, overrides, args.out)
+    return run(args.data, args.minutes, args.every, args.episodes, overrides, args.out, args.seed)
 
 
 if __name__ == "__main__":
