@@ -19,6 +19,7 @@ Writes the numbers as JSON with ``--out``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import tempfile
@@ -46,6 +47,7 @@ def unit_headings(n: int = HEADINGS) -> np.ndarray:
     return np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=8)
 def shortest_path_headings(env_name: str) -> tuple[np.ndarray, list[list[list[np.ndarray]]]]:
     """``(centres [N, 2], good)`` over a pointmaze's N free cells: ``good[s][g]`` lists the unit
     vectors from cell ``s`` to its neighbours one BFS step closer to cell ``g``."""
@@ -124,11 +126,11 @@ def stalls_by_action(evaluation: Any, act: ActFn) -> dict[str, float]:
     action at the resting point (needs ``record_paths`` covering every episode)."""
     pushing = idle = 0
     for task in evaluation.tasks:
+        goal = evaluation_goal(evaluation.env_name, task.task_id)
         for e, stalled in enumerate(task.stalled):
             if not stalled:
                 continue
             path = evaluation.paths[task.task_id, e]
-            goal = evaluation_goal(evaluation.env_name, task.task_id)
             size = float(np.linalg.norm(act(path[-1:], goal[None])[0]))
             pushing, idle = pushing + (size >= PUSHING), idle + (size < PUSHING)
     episodes = sum(len(t.successes) for t in evaluation.tasks)
