@@ -135,7 +135,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         metavar="RUNS_DIR",
         help="train nothing: write the success curves of the Tune runs under RUNS_DIR (a "
-        "finished or copied --storage folder) to --out/curves",
+        "finished or copied --storage folder) to --out/curves, and the table of every "
+        "evaluation to --out/evaluations.md / .csv",
     )
     p.add_argument(
         "--maze-maps",
@@ -285,6 +286,124 @@ def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
             write_table(diagnostics, out / "curves" / exp_dir.name / "learner.csv")
             plots.append(plot_critic(diagnostics, batch, out / "curves" / exp_dir.name))
     return plots
+
+
+def evaluation_rows(experiment_dirs: list[Path]) -> list[dict[str, Any]]:
+    """One row per evaluation of every trial under ``experiment_dirs``: experiment, seed,
+    updates, success and stalled share, the critic's rank correlation with the maze's BFS
+    distance (pointmaze) and the contrastive loss at that update."""
+    from rllib_tmd.experiments import evaluation_point, trial_results
+    from rllib_tmd.tmd.tmd_learner import CONTRASTIVE_LOSS
+
+    rows = []
+    for exp_dir in experiment_dirs:
+        for trial_dir in sorted(p.parent for p in exp_dir.glob("*/params.json")):
+            seed = json.loads((trial_dir / "params.json").read_text()).get("seed")
+            for result in trial_results(trial_dir):
+                point = evaluation_point(result)
+                if "success/overall" not in point:
+                    continue
+                learner = result.get("learners", {}).get("default_policy", {})
+                rows.append(
+                    {
+                        "experiment": exp_dir.name,
+                        "seed": seed,
+                        "updates": point["updates"],
+                        "success": point["success/overall"],
+                        "stalled": point.get("stalled/overall"),
+                        "rank_corr_bfs": point.get("distance_rank_corr_bfs"),
+                        CONTRASTIVE_LOSS: learner.get(CONTRASTIVE_LOSS),
+                    }
+                )
+    return rows
+
+
+def evaluation_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown of :func:`evaluation_rows`: per experiment and seed, each evaluation's
+    success % (stalled %), then the rank correlation and contrastive loss at the first and
+    last evaluation."""
+
+    def percent(value: float | None) -> str:
+        return "–" if value is None else f"{100 * value:.0f}"
+
+    def number(value: float | None, digits: int) -> str:
+        return "–" if value is None else f"{value:.{digits}f}"
+
+    def count(updates: int) -> str:
+        return f"{updates // 1000}k" if updates >= 1000 and not updates % 1000 else str(updates)
+
+    trials: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for row in rows:
+        trials.setdefault((row["experiment"], row["seed"]), []).append(row)
+    lines = [
+        "| experiment | seed | success % (stalled %) at each evaluation | rho (BFS) first → last "
+        "| L_NCE first → last |",
+        "|---|---|---|---|---|",
+    ]
+    for (experiment, seed), points in trials.items():
+        evals = ", ".join(
+            f"{count(p['updates'])}: {percent(p['success'])} ({percent(p['stalled'])})"
+            for p in points
+        )
+        first, last = points[0], points[-1]
+        rho = f"{number(first['rank_corr_bfs'], 2)} → {number(last['rank_corr_bfs'], 2)}"
+        nce = f"{number(first['contrastive_loss'], 3)} → {number(last['contrastive_loss'], 3)}"
+        lines.append(f"| {experiment} | {seed} | {evals} | {rho} | {nce} |")
+    return "\n".join(lines)
+
+
+def write_evaluations(experiment_dirs: list[Path], out: Path) -> Path:
+    """``out/evaluations.md`` (:func:`evaluation_table`) and ``out/evaluations.csv`` (every
+    :func:`evaluation_rows` row); returns the Markdown file."""
+    rows = evaluation_rows(experiment_dirs)
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(rows, out / "evaluations.csv")
+    path = out / "evaluations.md"
+    text = "# Every evaluation of every trial\n\n" + evaluation_table(rows) + "\n"
+    if rows:
+        plot_evaluations(rows, out / "evaluations.png")
+        text += "\n![success and rho vs. updates per experiment](evaluations.png)\n"
+    path.write_text(text)
+    return path
+
+
+def plot_evaluations(rows: list[dict[str, Any]], path: Path) -> Path:
+    """``path``: success and the critic's rank correlation with the BFS distance vs. updates,
+    a line per experiment (the mean over its seeds), its seeds as thin lines of its colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    experiments = list(dict.fromkeys(row["experiment"] for row in rows))
+    for i, experiment in enumerate(experiments):
+        mine = [row for row in rows if row["experiment"] == experiment]
+        for ax, key in zip(axes, ("success", "rank_corr_bfs")):
+            by_seed: dict[Any, dict[int, float]] = {}
+            for row in mine:
+                if row[key] is not None:
+                    by_seed.setdefault(row["seed"], {})[row["updates"]] = row[key]
+            for curve in by_seed.values():
+                ax.plot(list(curve), list(curve.values()), color=f"C{i}", lw=0.6, alpha=0.4)
+            updates = sorted({u for curve in by_seed.values() for u in curve})
+            means = [
+                sum(c[u] for c in by_seed.values() if u in c)
+                / sum(u in c for c in by_seed.values())
+                for u in updates
+            ]
+            label = f"{experiment} ({len(by_seed)} seed{'s' if len(by_seed) != 1 else ''})"
+            ax.plot(updates, means, color=f"C{i}", lw=2, marker="o", ms=3, label=label)
+    axes[0].set_ylabel("success (OGBench protocol)")
+    axes[1].set_ylabel("rank correlation of d with the BFS distance")
+    for ax in axes:
+        ax.set_xlabel("gradient updates")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="x-small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def plot_critic(diagnostics: list[dict[str, Any]], batch: int | None, out_dir: Path) -> Path:
@@ -508,8 +627,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = Path(args.out)
     if args.report_from:
         runs = Path(args.report_from)
-        for png in write_curves(sorted(p for p in runs.iterdir() if p.is_dir()), out):
+        experiment_dirs = sorted(p for p in runs.iterdir() if p.is_dir())
+        for png in write_curves(experiment_dirs, out):
             print(f"wrote {png}")
+        print(f"wrote {write_evaluations(experiment_dirs, out)}")
         return {}
     evaluation_interval(args)  # a bad --eval-every or --checkpoint-every stops here, before
     checkpoint_interval(args)  # any dataset is made
@@ -539,6 +660,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = collect(trials, labels)
     storage = Path(args.storage).resolve()
     write_curves([storage / name for name in experiments], out)
+    write_evaluations([storage / name for name in experiments], out)
     if args.snapshot_to:
         snapshot_modules(storage, Path(args.snapshot_to), list(experiments))
     result = {

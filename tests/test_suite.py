@@ -46,6 +46,8 @@ def test_suite_runs_seeds_as_trials_and_tabulates_success(tmp_path):
     assert result["overrides"] == ["action_invariance_weight=0"]
     assert result["eval_workers_per_trial"] == 1
     assert "| pointmaze-medium-navigate |" in (tmp_path / "out" / "suite.md").read_text()
+    evaluations = (tmp_path / "out" / "evaluations.md").read_text()  # every evaluation
+    assert "| tmd-pointmaze-medium-navigate | 1 | 20: " in evaluations
     result_files = list((tmp_path / "runs").rglob("result.json"))
     assert len(result_files) == 2  # one per seed
     for result_file in result_files:
@@ -204,3 +206,33 @@ def test_checkpoints_follow_the_evaluations_unless_told_otherwise():
     assert suite.checkpoint_interval(rare) == 200
     with pytest.raises(SystemExit, match="--checkpoint-every 1500: must be a positive multiple"):
         suite.checkpoint_interval(suite.parse_args([*base, "--checkpoint-every", "1500"]))
+
+
+def test_every_evaluation_of_every_trial_is_tabulated_and_plotted(tmp_path):
+    """``--report-from``'s evaluation table: a row per trial with each evaluation's success
+    (stalled share), and the critic's rank correlation and contrastive loss first and last."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import suite
+
+    def result(updates: int, success: float | None, rho: float, nce: float) -> str:
+        line = {"num_updates_lifetime": updates, "learners": {}}
+        line["learners"]["default_policy"] = {"contrastive_loss": nce}
+        if success is not None:
+            metrics = {"success/overall": success, "stalled/overall": 1 - success}
+            line["evaluation"] = {"ogbench": {**metrics, "distance_rank_corr_bfs": rho}}
+        return json.dumps(line)
+
+    exp = tmp_path / "runs" / "tmd-x-small"
+    for seed in (0, 1):
+        trial = exp / f"TMD_{seed}"
+        trial.mkdir(parents=True)
+        (trial / "params.json").write_text(json.dumps({"seed": seed}))
+        lines = [result(10, 0.4, 0.75, 6.07), result(15, None, 0.0, 6.05)]
+        lines.append(result(20, 0.1 * seed, 0.5, 6.02))
+        (trial / "result.json").write_text("\n".join(lines) + "\n")
+    markdown = suite.write_evaluations([exp], tmp_path / "out")
+    text = markdown.read_text()
+    assert "| tmd-x-small | 0 | 10: 40 (60), 20: 0 (100) | 0.75 → 0.50 | 6.070 → 6.020 |" in text
+    assert (tmp_path / "out" / "evaluations.png").stat().st_size > 0
+    csv_lines = (tmp_path / "out" / "evaluations.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + 4  # the iteration at 15 updates did not evaluate
