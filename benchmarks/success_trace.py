@@ -28,6 +28,8 @@ sys.path.insert(0, str(REPO))
 
 def trace_point(algo: Any, result: dict[str, Any], episodes: int, t0: float) -> dict[str, Any]:
     """One evaluation of ``algo`` after the training ``result`` it just returned."""
+    from rllib_tmd.tmd.tmd_learner import ACTOR_ACTION_MSE, CONTRASTIVE_LOSS
+
     evaluation = algo.evaluate_ogbench(episodes_per_task=episodes).as_metrics()
     learner = result["learners"]["default_policy"]
     return {
@@ -35,8 +37,8 @@ def trace_point(algo: Any, result: dict[str, Any], episodes: int, t0: float) -> 
         "minutes": round((time.perf_counter() - t0) / 60.0, 2),
         **{k: v for k, v in evaluation.items() if k.startswith(("success/", "stalled/"))},
         **algo.critic_check(),
-        "contrastive_loss": learner["contrastive_loss"],
-        "actor_action_mse": learner["actor_action_mse"],
+        CONTRASTIVE_LOSS: learner[CONTRASTIVE_LOSS],
+        ACTOR_ACTION_MSE: learner[ACTOR_ACTION_MSE],
     }
 
 
