@@ -34,13 +34,32 @@ def critic_at_chance_since(result: dict[str, Any]) -> int | None:
     return int(since)
 
 
+#: A fall of the critic's rank correlation with the maze's BFS distance, from its best
+#: evaluation, that the progress line reports once (pointmaze; RESULTS.md, sessions 15-16).
+RHO_DECAY_WARNING = 0.2
+RHO_KEY = "distance_rank_corr_bfs"
+
+
+def rho_decay_message(best: float, best_at: int, now: float, done: int) -> str:
+    """The one-off note that the critic's ordering of the maze has decayed."""
+    return (
+        f"TMD: the critic's ordering of the maze has decayed: its rank correlation with the BFS "
+        f"distance was {best:.2f} at {best_at:,} updates and is {now:.2f} at {done:,}. On "
+        "pointmaze navigate data this came with the 3x512 MLPs, and success fell with it "
+        "(RESULTS.md, the 100k screen of session 16)."
+    )
+
+
 def num_updates(result: dict[str, Any]) -> int:
     """Lifetime gradient updates recorded in an ``algo.train()`` result."""
     return int(result.get(keys.NUM_UPDATES_LIFETIME, 0))
 
 
 class ProgressLine:
-    """Prints one line per iteration: updates, updates/s, loss terms, last success, ETA."""
+    """Prints one line per iteration: updates, updates/s, loss terms, last success (and on
+    pointmaze the critic's rank correlation with the BFS distance, ``rho``), ETA. Once, it
+    adds a note when the critic sits at chance, and when rho has fallen RHO_DECAY_WARNING
+    below its best evaluation."""
 
     def __init__(
         self, updates_per_iteration: int, total_updates: int | None = None, stream: Any = sys.stdout
@@ -53,6 +72,9 @@ class ProgressLine:
         self.last_success: float | None = None
         self.last_stalled: float | None = None
         self.warned_at_chance = False
+        self.last_rho: float | None = None
+        self.best_rho: tuple[float, int] | None = None  # (rho, updates)
+        self.warned_rho_decay = False
 
     def update(self, result: dict[str, Any]) -> str:
         done = num_updates(result)
@@ -66,6 +88,11 @@ class ProgressLine:
         if evaluation.get("success/overall") is not None:
             self.last_success = evaluation["success/overall"]
             self.last_stalled = evaluation.get("stalled/overall")
+        rho = evaluation.get(RHO_KEY)
+        if rho is not None and math.isfinite(float(rho)):
+            self.last_rho = float(rho)
+            if self.best_rho is None or self.last_rho > self.best_rho[0]:
+                self.best_rho = (self.last_rho, done)
         metrics = learner_metrics(result)
         parts = [f"updates {done:>8d}", f"{rate:7.1f} upd/s"]
         parts += [f"{short} {metrics[k]:.3f}" for k, short in _SHOWN_TERMS if k in metrics]
@@ -74,6 +101,8 @@ class ProgressLine:
                 "" if self.last_stalled is None else f" (stalled {100 * self.last_stalled:.0f}%)"
             )
             parts.append(f"success {100 * self.last_success:.1f}%{stalled}")
+        if self.last_rho is not None:
+            parts.append(f"rho {self.last_rho:.2f}")
         if self.total_updates and rate > 0:
             parts.append(f"ETA {_fmt_seconds((self.total_updates - done) / rate)}")
         since = critic_at_chance_since(result)
@@ -83,8 +112,17 @@ class ProgressLine:
         if since is not None and not self.warned_at_chance:
             self.warned_at_chance = True
             line += "\n" + at_chance_message(since, done)
+        if self._rho_decayed() and not self.warned_rho_decay:
+            self.warned_rho_decay = True
+            line += "\n" + rho_decay_message(*self.best_rho, self.last_rho, done)
         print(line, file=self.stream, flush=True)
         return line
+
+    def _rho_decayed(self) -> bool:
+        """Whether the last evaluation's rho is RHO_DECAY_WARNING or more below the best."""
+        if self.last_rho is None or self.best_rho is None:
+            return False
+        return self.best_rho[0] - self.last_rho >= RHO_DECAY_WARNING
 
 
 def _fmt_seconds(seconds: float) -> str:
