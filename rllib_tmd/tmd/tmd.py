@@ -568,20 +568,28 @@ def absolute_local_path(path: Any) -> Any:
 
 
 def _check_env_matches_dataset(config: AlgorithmConfig) -> None:
-    """The evaluation env's observation width must equal the dataset's (clear error if not)."""
+    """The evaluation env's observation and action widths must equal the dataset's (a clear
+    error before training, not a failed evaluation after it)."""
     if not config.ogbench_env:
         return
     from rllib_tmd.envs.ogbench_env import make_inner_env
 
     env = make_inner_env(config.ogbench_env)
-    env_dim = int(np.prod(env.observation_space.shape))
+    env_dims = {
+        "observations": int(np.prod(env.observation_space.shape)),
+        "actions": int(np.prod(env.action_space.shape)),
+    }
     env.close()
-    data_dim = int(config.observation_space.shape[0]) // 2
-    if env_dim != data_dim:
-        raise ValueError(
-            f"Dataset {config.input_} has observations of width {data_dim}, but OGBench env "
-            f"'{config.ogbench_env}' observes width {env_dim}: wrong dataset for this env?"
-        )
+    data_dims = {
+        "observations": int(config.observation_space.shape[0]) // 2,
+        "actions": int(np.prod(config.action_space.shape)),
+    }
+    for key, env_dim in env_dims.items():
+        if env_dim != data_dims[key]:
+            raise ValueError(
+                f"Dataset {config.input_} has {key} of width {data_dims[key]}, but OGBench env "
+                f"'{config.ogbench_env}' has width {env_dim}: wrong dataset for this env?"
+            )
 
 
 def module_distance(

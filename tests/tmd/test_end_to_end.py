@@ -142,6 +142,27 @@ def test_dataset_of_the_wrong_observation_width_is_a_clear_error(tiny_pointmaze)
         config.build_algo()
 
 
+def test_dataset_of_the_wrong_action_width_is_a_clear_error(tiny_pointmaze, tmp_path):
+    """A dataset whose actions are wider than the env's fails at build time, naming both
+    widths, rather than training and then failing its first evaluation."""
+    import numpy as np
+    import pytest
+
+    from rllib_tmd.data.convert import convert_npz
+
+    arrays = dict(np.load(tiny_pointmaze["train_npz"]))
+    arrays["actions"] = np.concatenate([arrays["actions"], arrays["actions"][:, :1]], axis=1)
+    np.savez(tmp_path / "wide.npz", **arrays)
+    config = (
+        TMDConfig()
+        .offline_data(input_=str(convert_npz(tmp_path / "wide.npz", tmp_path / "wide")))
+        .training(ogbench_env="pointmaze-medium-navigate-v0", **TINY_TRAINING)
+    )
+    with pytest.raises(ValueError, match=r"actions of width 3.*pointmaze-medium-navigate-v0.*"
+                       r"width 2"):  # fmt: skip
+        config.build_algo()
+
+
 def test_a_non_finite_loss_stops_training_and_the_last_checkpoint_stays_good(
     ray_session, tiny_pointmaze, tmp_path
 ):
