@@ -292,6 +292,7 @@ def evaluation_rows(experiment_dirs: list[Path]) -> list[dict[str, Any]]:
     """One row per evaluation of every trial under ``experiment_dirs``: experiment, seed,
     updates, success and stalled share, the critic's rank correlation with the maze's BFS
     distance (pointmaze) and the contrastive loss at that update."""
+    from rllib_tmd.envs.maze_distances import METRIC_KEY
     from rllib_tmd.experiments import evaluation_point, trial_results
     from rllib_tmd.tmd.tmd_learner import CONTRASTIVE_LOSS
 
@@ -311,7 +312,7 @@ def evaluation_rows(experiment_dirs: list[Path]) -> list[dict[str, Any]]:
                         "updates": point["updates"],
                         "success": point["success/overall"],
                         "stalled": point.get("stalled/overall"),
-                        "rank_corr_bfs": point.get("distance_rank_corr_bfs"),
+                        "rank_corr_bfs": point.get(METRIC_KEY),
                         CONTRASTIVE_LOSS: learner.get(CONTRASTIVE_LOSS),
                     }
                 )

@@ -7,6 +7,7 @@ import sys
 import time
 from typing import Any
 
+from rllib_tmd.envs.maze_distances import METRIC_KEY
 from rllib_tmd.tmd import tmd_learner as keys
 from rllib_tmd.tmd.critic_watch import AT_CHANCE_KEY, at_chance_message
 
@@ -37,7 +38,6 @@ def critic_at_chance_since(result: dict[str, Any]) -> int | None:
 #: A fall of the critic's rank correlation with the maze's BFS distance, from its best
 #: evaluation, that the progress line reports once (pointmaze; RESULTS.md, sessions 15-16).
 RHO_DECAY_WARNING = 0.2
-RHO_KEY = "distance_rank_corr_bfs"
 
 
 def rho_decay_message(best: float, best_at: int, now: float, done: int) -> str:
@@ -88,7 +88,7 @@ class ProgressLine:
         if evaluation.get("success/overall") is not None:
             self.last_success = evaluation["success/overall"]
             self.last_stalled = evaluation.get("stalled/overall")
-        rho = evaluation.get(RHO_KEY)
+        rho = evaluation.get(METRIC_KEY)
         if rho is not None and math.isfinite(float(rho)):
             self.last_rho = float(rho)
             if self.best_rho is None or self.last_rho > self.best_rho[0]:
