@@ -11,7 +11,7 @@ is rewritten to ``--out`` (a run cut short keeps what it had): update count, min
 success per task and overall, stalled share, Spearman's rho with the BFS distance, the
 contrastive loss and the actor's action MSE. A progress line per iteration goes to stderr.
 On the 2-core machine the quickstart's sizes run ~90 updates/s between evaluations, compiled
-(the first iteration compiles for ~25 s; `--override torch_compile_update=false`: ~60, eager).
+(the first iteration compiles for ~30 s; `--override torch_compile_update=false`: ~60, eager).
 """
 
 from __future__ import annotations
