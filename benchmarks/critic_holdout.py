@@ -3,7 +3,8 @@
 Scores a module snapshot (``benchmarks/module_snapshot.py``) on batches drawn with the trial's
 own goal sampling from two datasets, typically the one it trained on and OGBench's validation
 split (``make-dataset`` writes both), and prints the critic's contrastive loss, top-1
-accuracy and mean distances to positive and negative goals on each, next to log(batch). A
+accuracy and mean distances to positive and negative goals on each, next to log(batch)
+(``--out`` also keeps L_I and L_T). A
 loss much lower on the training data than on the validation data means the critic learned
 the training trajectories rather than the maze.
 
@@ -27,14 +28,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from rllib_tmd.tmd import tmd_learner as keys  # noqa: E402
+from critic_probe import LOGGED as SCORED  # noqa: E402  (the critic's terms, as the probe logs them)
 
-SCORED = (
-    keys.CONTRASTIVE_LOSS,
-    keys.CONTRASTIVE_ACCURACY,
-    keys.MEAN_DIST_POSITIVE,
-    keys.MEAN_DIST_NEGATIVE,
-)
+from rllib_tmd.tmd import tmd_learner as keys  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
