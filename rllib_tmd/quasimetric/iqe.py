@@ -167,10 +167,7 @@ class IQE(nn.Module):
         if impl not in IMPLS:
             raise ValueError(f"unknown impl {impl!r}; allowed: {', '.join(IMPLS)}")
         component_width(latent_dim, num_components)
-        # Asked once here: a cached call inside the pairwise distance would be traced by
-        # torch.compile on every compile (with a warning about its cache).
-        self._triton_ok = fused.triton_available()
-        if impl == "triton" and not self._triton_ok:
+        if impl == "triton" and not fused.triton_available():
             raise RuntimeError("IQE(impl='triton') needs triton: pip install triton")
         if not 0.0 < alpha_init < 1.0:
             raise ValueError(f"alpha_init must be in (0, 1), got {alpha_init}")
@@ -211,7 +208,7 @@ class IQE(nn.Module):
         return self._maxmean(lengths)
 
     def _use_fused(self, x: Tensor, y: Tensor) -> bool:
-        return use_fused_kernels(self.impl, x, y, self._triton_ok)
+        return use_fused_kernels(self.impl, x, y, fused.triton_available())
 
     def _maxmean(self, lengths: Tensor) -> Tensor:
         """[..., K] -> [...]: alpha * max_k + (1 - alpha) * mean_k."""

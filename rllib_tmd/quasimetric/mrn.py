@@ -154,10 +154,7 @@ class MRN(nn.Module):
         if impl not in IMPLS:
             raise ValueError(f"unknown impl {impl!r}; allowed: {', '.join(IMPLS)}")
         self.max_dim, self.l2_dim = split_widths(latent_dim, num_components, variant)
-        # Asked once here: a cached call inside the pairwise distance would be traced by
-        # torch.compile on every compile (with a warning about its cache).
-        self._triton_ok = fused.triton_available()
-        if impl == "triton" and not self._triton_ok:
+        if impl == "triton" and not fused.triton_available():
             raise RuntimeError("MRN(impl='triton') needs triton: pip install triton")
         self.latent_dim = latent_dim
         self.num_components = num_components
@@ -191,4 +188,4 @@ class MRN(nn.Module):
         )
 
     def _use_fused(self, x: Tensor, y: Tensor) -> bool:
-        return use_fused_kernels(self.impl, x, y, self._triton_ok)
+        return use_fused_kernels(self.impl, x, y, fused.triton_available())

@@ -10,18 +10,26 @@ from __future__ import annotations
 import functools
 import os
 
+import torch
 from torch import Tensor
 
 
 @functools.cache
-def triton_available() -> bool:
-    """True when ``import triton`` works."""
+def _triton_imports() -> bool:
     try:
         import triton  # noqa: F401
         import triton.language  # noqa: F401
     except Exception:  # ImportError, or a broken install raising on import
         return False
     return True
+
+
+@torch.compiler.assume_constant_result
+def triton_available() -> bool:
+    """True when ``import triton`` works (asked once). A constant for ``torch.compile``: the
+    heads ask it inside traced code, where tracing the cached call would warn at every
+    compile."""
+    return _triton_imports()
 
 
 def interpreter_enabled() -> bool:
