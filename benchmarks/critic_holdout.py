@@ -45,12 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def trial_config(params: dict[str, Any]) -> Any:
-    """A ``TMDConfig`` with the trial's loss and goal-sampling settings (``params.json``)."""
+    """A ``TMDConfig`` with the trial's settings (``params.json``): its loss and goal sampling."""
     from rllib_tmd import TMDConfig
-    from rllib_tmd.tmd.tmd import TMD_TRAINING_DEFAULTS
 
-    known = {k: v for k, v in params.items() if k in (*TMD_TRAINING_DEFAULTS, "gamma")}
-    return TMDConfig().training(**known)
+    return TMDConfig().update_from_dict(params)
 
 
 def score(module: Any, config: Any, data: Path, batches: int, batch: int, seed: int) -> dict:
