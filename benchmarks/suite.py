@@ -574,6 +574,19 @@ def updates_reached(row: dict[str, Any], planned: int) -> str:
     return f"{low:,}" if low == high else f"{low:,}-{high:,}"
 
 
+def scored_at(rows: list[dict[str, Any]], evals: int) -> str:
+    """The sentence naming the updates each row's score averages (OGBench: 800k, 900k, 1M);
+    rows that scored different evaluations (time-capped trials) are named one by one."""
+    at = {r["dataset"]: r["scored_at_updates"] for r in rows if r.get("scored_at_updates")}
+    if not at:
+        return ""
+    head = f"A seed's success: the mean of its last {evals} evaluations"
+    if len({tuple(u) for u in at.values()}) == 1:
+        return f"{head} (at {', '.join(f'{u:,}' for u in next(iter(at.values())))} updates)."
+    each = "; ".join(f"{name} at {', '.join(f'{u:,}' for u in u_s)}" for name, u_s in at.items())
+    return f"{head}: {each} updates."
+
+
 def table(rows: list[dict[str, Any]], updates: int) -> str:
     from rllib_tmd.envs.evaluation import PROTOCOL_EVALS, STALL_WINDOW
 
@@ -582,7 +595,7 @@ def table(rows: list[dict[str, Any]], updates: int) -> str:
         "| updates |",
         "|---|---|---|---|---|---|---|",
     ]
-    notes, scored = [], sorted({u for r in rows for u in r.get("scored_at_updates", [])})
+    notes = []
     for r in rows:
         if r["success_mean"] is None:
             lines.append(f"| {r['dataset']} | failed: {'; '.join(r['failed'])} | 0 | | | | |")
@@ -601,10 +614,8 @@ def table(rows: list[dict[str, Any]], updates: int) -> str:
             f"{flag} | {r['seeds']} | {per_seed} | {stalled_cell} "
             f"| {r['trial_wall_s'] / 60:.1f} min | {updates_reached(r, updates)} |"
         )
-    if scored:  # OGBench scores 800k, 900k and 1M; a shorter or early run says what it scored
-        at = ", ".join(f"{u:,}" for u in scored)
-        last = f"last {PROTOCOL_EVALS} evaluations"
-        scored_line = f"A seed's success: the mean of its {last} (at {at} updates)."
+    scored_line = scored_at(rows, PROTOCOL_EVALS)
+    if scored_line:
         lines += ["", scored_line]
     if any(r.get("stalled_per_seed") for r in rows):
         lines += [

@@ -193,6 +193,19 @@ def test_eval_every_sets_the_evaluation_interval_and_rejects_a_partial_iteration
         suite.evaluation_interval(suite.parse_args([*base, "--eval-every", "1500"]))
 
 
+def test_the_table_names_the_evaluations_each_row_scored():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import suite
+
+    full = {"dataset": "a", "scored_at_updates": [800_000, 900_000, 1_000_000]}
+    capped = {"dataset": "b", "scored_at_updates": [100_000, 200_000, 300_000]}
+    same = suite.scored_at([full, {**full, "dataset": "c"}], 3)
+    assert same.endswith("last 3 evaluations (at 800,000, 900,000, 1,000,000 updates).")
+    # a time-capped trial scored earlier evaluations: each row says which
+    mixed = suite.scored_at([full, capped], 3)
+    assert "a at 800,000, 900,000, 1,000,000; b at 100,000, 200,000, 300,000 updates" in mixed
+
+
 def test_checkpoints_follow_the_evaluations_unless_told_otherwise():
     sys.path.insert(0, str(REPO / "benchmarks"))
     import suite
