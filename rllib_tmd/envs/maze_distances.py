@@ -100,6 +100,38 @@ def distance_rank_correlation(distance_fn: Callable[..., np.ndarray], env_name: 
     return rank_correlation(learned[pairs], steps[pairs])
 
 
+def distance_profile(learned: np.ndarray, steps: np.ndarray) -> dict[str, Any]:
+    """How a learned distance grows with the BFS distance, and how asymmetric it is.
+
+    ``learned`` [N, N] (``d(cell i, cell j)``) and ``steps`` [N, N] (BFS, -1 where no walking
+    path) over the same cells. Returns ``by_steps``: one row per BFS distance k >= 1 with the
+    number of ordered pairs, the mean and the 10th / 90th percentiles of ``learned`` over them;
+    and ``adjacent``: over neighbouring cells (k = 1), the mean of ``learned``, of the smaller
+    of its two directions, and of ``|d(i, j) - d(j, i)|``. A pointmaze's dynamics are
+    symmetric, so a distance true to them has a mean rising with k, narrow percentiles and an
+    asymmetry near 0.
+    """
+    learned, steps = np.asarray(learned, dtype=np.float64), np.asarray(steps)
+    by_steps = []
+    for k in range(1, int(steps.max()) + 1):
+        values = learned[steps == k]
+        if values.size:
+            p10, p90 = np.percentile(values, [10, 90])
+            by_steps.append(
+                {"steps": k, "pairs": int(values.size), "mean": float(values.mean()),
+                 "p10": float(p10), "p90": float(p90)}
+            )  # fmt: skip
+    adjacent = steps == 1
+    return {
+        "by_steps": by_steps,
+        "adjacent": {
+            "mean": float(learned[adjacent].mean()),
+            "mean_min_direction": float(np.minimum(learned, learned.T)[adjacent].mean()),
+            "mean_asymmetry": float(np.abs(learned - learned.T)[adjacent].mean()),
+        },
+    }
+
+
 #: evaluation metric prefix of :func:`greedy_descent` (``greedy_descent/task1`` ... ``/overall``)
 DESCENT_KEY = "greedy_descent"
 

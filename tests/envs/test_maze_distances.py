@@ -8,6 +8,7 @@ import pytest
 from rllib_tmd.envs.maze_distances import (
     average_ranks,
     descend,
+    distance_profile,
     distance_rank_correlation,
     greedy_descent,
     is_pointmaze,
@@ -58,6 +59,19 @@ def test_a_distance_that_is_the_bfs_distance_scores_one():
         return steps[np.ix_(rows, cols)].astype(float)
 
     assert distance_rank_correlation(bfs_distance, "pointmaze-large-navigate-v0") == 1.0
+
+
+def test_the_profile_of_the_bfs_distance_grows_by_one_per_step_and_is_symmetric():
+    _, steps = maze_cell_distances("pointmaze-medium-navigate-v0")
+    true = distance_profile(steps * 2.0, steps)
+    assert [r["steps"] for r in true["by_steps"]] == list(range(1, steps.max() + 1))
+    assert all(r["mean"] == r["p10"] == r["p90"] == 2.0 * r["steps"] for r in true["by_steps"])
+    assert sum(r["pairs"] for r in true["by_steps"]) == 26 * 25  # every ordered pair, once
+    assert true["adjacent"] == {"mean": 2.0, "mean_min_direction": 2.0, "mean_asymmetry": 0.0}
+    # one direction 1, the other 9: the mean and the smaller direction tell them apart
+    one_way = np.where(np.triu(np.ones_like(steps, dtype=bool)), 1.0, 9.0)
+    skewed = distance_profile(one_way, steps)["adjacent"]
+    assert skewed == {"mean": 5.0, "mean_min_direction": 1.0, "mean_asymmetry": 8.0}
 
 
 def test_only_pointmazes_have_grid_distances():

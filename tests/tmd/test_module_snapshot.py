@@ -14,6 +14,7 @@ from tests.tmd.conftest import TINY_TRAINING
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import distance_profile  # noqa: E402
 import module_snapshot  # noqa: E402
 
 
@@ -59,6 +60,11 @@ def test_a_packed_module_restores_the_policy_to_float16_precision(
     assert len(list(trial.glob("checkpoint_*"))) == 2  # the trial folder stays as it was
     result = module_snapshot.evaluate(snapshot, episodes=1, workers=0, seed=0)
     assert 0.0 <= result.overall_success <= 1.0
+    # the same snapshot's critic against the maze (benchmarks/distance_profile.py)
+    profile = distance_profile.main([str(snapshot), "--out", str(tmp_path / "p.json")])[0]
+    assert profile["env"] == "pointmaze-medium-navigate-v0"
+    assert [r["steps"] for r in profile["by_steps"]] == list(range(1, 12))  # medium: 1..11
+    assert json.loads((tmp_path / "p.json").read_text()) == [profile]
 
 
 def test_pack_runs_refuses_more_trials_than_a_device_command_brings_back(tmp_path):
