@@ -132,6 +132,54 @@ def distance_profile(learned: np.ndarray, steps: np.ndarray) -> dict[str, Any]:
     }
 
 
+def cell_crossings(env_name: str, observations: np.ndarray, terminals: np.ndarray) -> np.ndarray:
+    """``[N, N]`` counts of dataset steps from free cell i to another free cell j, within an
+    episode, over a pointmaze's N free cells in :func:`maze_cell_distances`' order.
+
+    ``observations`` [T, >= 2] (the ball's ``(x, y)`` first) and ``terminals`` [T] (1 at each
+    episode's last step) as in an OGBench ``.npz``. How often the data moves each way between
+    neighbouring cells: what an asymmetric learned distance could have learned from.
+    """
+    layout, _ = maze_layout(env_name)
+    cells = layout.free_cells()
+    index = np.full(layout.shape, -1)
+    index[tuple(np.asarray(cells).T)] = np.arange(len(cells))
+    xy = np.asarray(observations, dtype=np.float64)[:, :2]
+    half = 0.5 * layout.unit
+    rows = np.floor((xy[:, 1] + layout.offset_y + half) / layout.unit).astype(int)
+    cols = np.floor((xy[:, 0] + layout.offset_x + half) / layout.unit).astype(int)
+    inside = (rows >= 0) & (rows < layout.shape[0]) & (cols >= 0) & (cols < layout.shape[1])
+    cell = np.where(
+        inside, index[rows.clip(0, layout.shape[0] - 1), cols.clip(0, layout.shape[1] - 1)], -1
+    )
+    src, dst = cell[:-1], cell[1:]
+    moved = (np.asarray(terminals)[:-1] == 0) & (src >= 0) & (dst >= 0) & (src != dst)
+    counts = np.zeros((len(cells), len(cells)), dtype=np.int64)
+    np.add.at(counts, (src[moved], dst[moved]), 1)
+    return counts
+
+
+def flow_agreement(learned: np.ndarray, crossings: np.ndarray, steps: np.ndarray) -> dict:
+    """Whether a learned distance's asymmetry follows the data's direction of travel.
+
+    Over neighbouring cells i < j (``steps`` == 1) whose two crossing counts differ: ``agreement``,
+    the share where ``learned`` is longer in the direction the data crosses less often (0.5:
+    unrelated); ``data_imbalance``, the mean of |C_ij - C_ji| / (C_ij + C_ji) over all
+    neighbouring pairs (0: the data moves both ways alike); and ``pairs``, how many were compared.
+    """
+    i, j = np.nonzero(np.triu(np.asarray(steps) == 1))
+    longer = np.asarray(learned)[i, j] - np.asarray(learned)[j, i]
+    more = (crossings[i, j] - crossings[j, i]).astype(np.float64)
+    total = (crossings[i, j] + crossings[j, i]).clip(min=1)
+    compared = more != 0
+    agree = np.sign(longer[compared]) == -np.sign(more[compared])
+    return {
+        "agreement": float(agree.mean()) if compared.any() else float("nan"),
+        "data_imbalance": float((np.abs(more) / total).mean()),
+        "pairs": int(compared.sum()),
+    }
+
+
 #: evaluation metric prefix of :func:`greedy_descent` (``greedy_descent/task1`` ... ``/overall``)
 DESCENT_KEY = "greedy_descent"
 

@@ -7,9 +7,11 @@ import pytest
 
 from rllib_tmd.envs.maze_distances import (
     average_ranks,
+    cell_crossings,
     descend,
     distance_profile,
     distance_rank_correlation,
+    flow_agreement,
     greedy_descent,
     is_pointmaze,
     maze_cell_distances,
@@ -72,6 +74,31 @@ def test_the_profile_of_the_bfs_distance_grows_by_one_per_step_and_is_symmetric(
     one_way = np.where(np.triu(np.ones_like(steps, dtype=bool)), 1.0, 9.0)
     skewed = distance_profile(one_way, steps)["adjacent"]
     assert skewed == {"mean": 5.0, "mean_min_direction": 1.0, "mean_asymmetry": 8.0}
+
+
+def test_crossings_count_each_move_between_cells_within_an_episode():
+    env = "pointmaze-medium-navigate-v0"
+    centres, steps = maze_cell_distances(env)
+    a, b = np.argwhere(steps == 1)[0]  # two neighbouring cells
+    # episode 1: a, a, b, a (two moves); episode 2 starts in b right after it: not a move
+    obs = centres[[a, a, b, a, b, b]] + 0.3  # off-centre points stay in their cells
+    terminals = np.array([0, 0, 0, 1, 0, 1])
+    counts = cell_crossings(env, obs, terminals)
+    assert counts[a, b] == 1 and counts[b, a] == 1 and counts.sum() == 2
+
+
+def test_flow_agreement_says_whether_the_longer_direction_is_the_one_the_data_takes_less():
+    _, steps = maze_cell_distances("pointmaze-medium-navigate-v0")
+    upper = np.triu(np.ones_like(steps, dtype=bool), 1)
+    crossings = np.where(upper, 10, 30) * (steps == 1)  # the data goes j -> i three times as often
+    learned_follows = np.where(upper, 5.0, 1.0)  # i -> j, taken less, is longer
+    result = flow_agreement(learned_follows, crossings, steps)
+    assert result == {
+        "agreement": 1.0,
+        "data_imbalance": 0.5,
+        "pairs": int((steps == 1).sum() // 2),
+    }
+    assert flow_agreement(learned_follows.T, crossings, steps)["agreement"] == 0.0
 
 
 def test_only_pointmazes_have_grid_distances():

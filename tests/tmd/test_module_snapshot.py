@@ -61,8 +61,10 @@ def test_a_packed_module_restores_the_policy_to_float16_precision(
     result = module_snapshot.evaluate(snapshot, episodes=1, workers=0, seed=0)
     assert 0.0 <= result.overall_success <= 1.0
     # the same snapshot's critic against the maze (benchmarks/distance_profile.py)
-    profile = distance_profile.main([str(snapshot), "--out", str(tmp_path / "p.json")])[0]
+    argv = [str(snapshot), "--data", str(tiny_pointmaze["train_npz"])]
+    profile = distance_profile.main([*argv, "--out", str(tmp_path / "p.json")])[0]
     assert profile["env"] == "pointmaze-medium-navigate-v0"
+    assert 0.0 <= profile["flow"]["agreement"] <= 1.0 and profile["flow"]["pairs"] > 0
     assert [r["steps"] for r in profile["by_steps"]] == list(range(1, 12))  # medium: 1..11
     assert json.loads((tmp_path / "p.json").read_text()) == [profile]
 
