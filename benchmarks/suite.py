@@ -291,8 +291,9 @@ def write_curves(experiment_dirs: list[Path], out: Path) -> list[Path]:
 def evaluation_rows(experiment_dirs: list[Path]) -> list[dict[str, Any]]:
     """One row per evaluation of every trial under ``experiment_dirs``: experiment, seed,
     updates, success and stalled share, the critic's rank correlation with the maze's BFS
-    distance (pointmaze) and the contrastive loss at that update."""
-    from rllib_tmd.envs.maze_distances import METRIC_KEY
+    distance and the asymmetry of its distance between neighbouring cells (pointmaze), and the
+    contrastive loss at that update."""
+    from rllib_tmd.envs.maze_distances import ASYMMETRY_KEY, METRIC_KEY
     from rllib_tmd.experiments import evaluation_point, trial_results
     from rllib_tmd.tmd.tmd_learner import CONTRASTIVE_LOSS
 
@@ -313,6 +314,7 @@ def evaluation_rows(experiment_dirs: list[Path]) -> list[dict[str, Any]]:
                         "success": point["success/overall"],
                         "stalled": point.get("stalled/overall"),
                         "rank_corr_bfs": point.get(METRIC_KEY),
+                        "asymmetry": point.get(ASYMMETRY_KEY),
                         CONTRASTIVE_LOSS: learner.get(CONTRASTIVE_LOSS),
                     }
                 )
@@ -321,8 +323,8 @@ def evaluation_rows(experiment_dirs: list[Path]) -> list[dict[str, Any]]:
 
 def evaluation_table(rows: list[dict[str, Any]]) -> str:
     """Markdown of :func:`evaluation_rows`: per experiment and seed, each evaluation's
-    success % (stalled %), then the rank correlation and contrastive loss at the first and
-    last evaluation."""
+    success % (stalled %), then the rank correlation, the neighbour asymmetry and the
+    contrastive loss at the first and last evaluation."""
 
     def percent(value: float | None) -> str:
         return "–" if value is None else f"{100 * value:.0f}"
@@ -338,8 +340,8 @@ def evaluation_table(rows: list[dict[str, Any]]) -> str:
         trials.setdefault((row["experiment"], row["seed"]), []).append(row)
     lines = [
         "| experiment | seed | success % (stalled %) at each evaluation | rho (BFS) first → last "
-        "| L_NCE first → last |",
-        "|---|---|---|---|---|",
+        "| asymmetry first → last | L_NCE first → last |",
+        "|---|---|---|---|---|---|",
     ]
     for (experiment, seed), points in trials.items():
         evals = ", ".join(
@@ -348,8 +350,9 @@ def evaluation_table(rows: list[dict[str, Any]]) -> str:
         )
         first, last = points[0], points[-1]
         rho = f"{number(first['rank_corr_bfs'], 2)} → {number(last['rank_corr_bfs'], 2)}"
+        asym = f"{number(first.get('asymmetry'), 2)} → {number(last.get('asymmetry'), 2)}"
         nce = f"{number(first['contrastive_loss'], 3)} → {number(last['contrastive_loss'], 3)}"
-        lines.append(f"| {experiment} | {seed} | {evals} | {rho} | {nce} |")
+        lines.append(f"| {experiment} | {seed} | {evals} | {rho} | {asym} | {nce} |")
     return "\n".join(lines)
 
 

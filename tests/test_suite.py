@@ -223,16 +223,20 @@ def test_checkpoints_follow_the_evaluations_unless_told_otherwise():
 
 def test_every_evaluation_of_every_trial_is_tabulated_and_plotted(tmp_path):
     """``--report-from``'s evaluation table: a row per trial with each evaluation's success
-    (stalled share), and the critic's rank correlation and contrastive loss first and last."""
+    (stalled share), and the critic's rank correlation, neighbour asymmetry (when logged) and
+    contrastive loss first and last."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import suite
 
-    def result(updates: int, success: float | None, rho: float, nce: float) -> str:
+    def result(updates: int, success: float | None, rho: float, nce: float, seed: int) -> str:
         line = {"num_updates_lifetime": updates, "learners": {}}
         line["learners"]["default_policy"] = {"contrastive_loss": nce}
         if success is not None:
             metrics = {"success/overall": success, "stalled/overall": 1 - success}
-            line["evaluation"] = {"ogbench": {**metrics, "distance_rank_corr_bfs": rho}}
+            metrics["distance_rank_corr_bfs"] = rho
+            if seed == 0:  # seed 1's results predate the asymmetry metric
+                metrics["distance_asymmetry_neighbours"] = rho / 2
+            line["evaluation"] = {"ogbench": metrics}
         return json.dumps(line)
 
     exp = tmp_path / "runs" / "tmd-x-small"
@@ -240,12 +244,13 @@ def test_every_evaluation_of_every_trial_is_tabulated_and_plotted(tmp_path):
         trial = exp / f"TMD_{seed}"
         trial.mkdir(parents=True)
         (trial / "params.json").write_text(json.dumps({"seed": seed}))
-        lines = [result(10, 0.4, 0.75, 6.07), result(15, None, 0.0, 6.05)]
-        lines.append(result(20, 0.1 * seed, 0.5, 6.02))
+        lines = [result(10, 0.4, 0.75, 6.07, seed), result(15, None, 0.0, 6.05, seed)]
+        lines.append(result(20, 0.1 * seed, 0.5, 6.02, seed))
         (trial / "result.json").write_text("\n".join(lines) + "\n")
     markdown = suite.write_evaluations([exp], tmp_path / "out")
     text = markdown.read_text()
-    assert "| tmd-x-small | 0 | 10: 40 (60), 20: 0 (100) | 0.75 → 0.50 | 6.070 → 6.020 |" in text
+    assert "| 0 | 10: 40 (60), 20: 0 (100) | 0.75 → 0.50 | 0.38 → 0.25 | 6.070 → 6.020 |" in text
+    assert "| 1 | 10: 40 (60), 20: 10 (90) | 0.75 → 0.50 | – → – | 6.070 → 6.020 |" in text
     assert (tmp_path / "out" / "evaluations.png").stat().st_size > 0
     csv_lines = (tmp_path / "out" / "evaluations.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + 4  # the iteration at 15 updates did not evaluate

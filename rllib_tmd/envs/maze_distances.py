@@ -94,10 +94,36 @@ def distance_rank_correlation(distance_fn: Callable[..., np.ndarray], env_name: 
     ``distance_fn(obs [N, 2], goals [N, 2], pairwise=True) -> [N, N]``, e.g.
     ``TMD.temporal_distance``.
     """
-    centres, steps = maze_cell_distances(env_name)
-    learned = np.asarray(distance_fn(centres, centres, pairwise=True))
-    pairs = ~np.eye(len(centres), dtype=bool) & (steps >= 0)
+    return bfs_rank_correlation(*learned_cell_distances(distance_fn, env_name))
+
+
+def bfs_rank_correlation(learned: np.ndarray, steps: np.ndarray) -> float:
+    """Spearman's rho of ``learned`` [N, N] with ``steps`` [N, N] over the ordered pairs of
+    distinct cells that a walking path connects (``steps`` >= 0)."""
+    pairs = ~np.eye(len(steps), dtype=bool) & (steps >= 0)
     return rank_correlation(learned[pairs], steps[pairs])
+
+
+def learned_cell_distances(
+    distance_fn: Callable[..., np.ndarray], env_name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(learned [N, N], steps [N, N])``: ``distance_fn`` between every pair of a pointmaze's
+    free cell centres, next to their BFS distances (:func:`maze_cell_distances`)."""
+    centres, steps = maze_cell_distances(env_name)
+    return np.asarray(distance_fn(centres, centres, pairwise=True)), steps
+
+
+#: evaluation metric name of :func:`neighbour_asymmetry`
+ASYMMETRY_KEY = "distance_asymmetry_neighbours"
+
+
+def neighbour_asymmetry(learned: np.ndarray, steps: np.ndarray) -> float:
+    """Over neighbouring cells: mean |d(i, j) - d(j, i)| / mean (d(i, j) + d(j, i)), in [0, 1]
+    for a non-negative distance. 0: both directions alike, as a pointmaze's symmetric
+    dynamics have them; 1: one direction 0 and the other all of it. Scale-free, so two
+    critics (e.g. ours and the authors') compare directly. ``learned``, ``steps`` [N, N]."""
+    adjacent = profile_adjacent(np.asarray(learned, dtype=np.float64), np.asarray(steps))
+    return adjacent["mean_asymmetry"] / (2.0 * adjacent["mean"])
 
 
 def distance_profile(learned: np.ndarray, steps: np.ndarray) -> dict[str, Any]:
@@ -121,14 +147,17 @@ def distance_profile(learned: np.ndarray, steps: np.ndarray) -> dict[str, Any]:
                 {"steps": k, "pairs": int(values.size), "mean": float(values.mean()),
                  "p10": float(p10), "p90": float(p90)}
             )  # fmt: skip
+    return {"by_steps": by_steps, "adjacent": profile_adjacent(learned, steps)}
+
+
+def profile_adjacent(learned: np.ndarray, steps: np.ndarray) -> dict[str, float]:
+    """Over neighbouring cells (``steps`` == 1): the mean of ``learned``, of the smaller of its
+    two directions, and of ``|d(i, j) - d(j, i)|``. ``learned``, ``steps`` [N, N]."""
     adjacent = steps == 1
     return {
-        "by_steps": by_steps,
-        "adjacent": {
-            "mean": float(learned[adjacent].mean()),
-            "mean_min_direction": float(np.minimum(learned, learned.T)[adjacent].mean()),
-            "mean_asymmetry": float(np.abs(learned - learned.T)[adjacent].mean()),
-        },
+        "mean": float(learned[adjacent].mean()),
+        "mean_min_direction": float(np.minimum(learned, learned.T)[adjacent].mean()),
+        "mean_asymmetry": float(np.abs(learned - learned.T)[adjacent].mean()),
     }
 
 
@@ -227,12 +256,15 @@ def greedy_descent(distance_fn: Callable[..., np.ndarray], env_name: str) -> dic
 
 def critic_checks(distance_fn: Callable[..., np.ndarray], env_name: str) -> dict[str, float]:
     """Every check here of a learned distance that needs no rollout, on a pointmaze env;
-    elsewhere ``{}``: ``distance_rank_corr_bfs`` (:func:`distance_rank_correlation`) and
+    elsewhere ``{}``: ``distance_rank_corr_bfs`` (:func:`distance_rank_correlation`),
+    ``distance_asymmetry_neighbours`` (:func:`neighbour_asymmetry`) and
     ``greedy_descent/task<k>`` / ``/overall`` (:func:`greedy_descent`).
     ``distance_fn(obs [N, 2], goals [M, 2], pairwise=True) -> [N, M]``."""
     if not env_name or not is_pointmaze(env_name):
         return {}
+    learned, steps = learned_cell_distances(distance_fn, env_name)
     return {
-        METRIC_KEY: distance_rank_correlation(distance_fn, env_name),
+        METRIC_KEY: bfs_rank_correlation(learned, steps),
+        ASYMMETRY_KEY: neighbour_asymmetry(learned, steps),
         **greedy_descent(distance_fn, env_name),
     }

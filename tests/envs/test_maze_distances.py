@@ -8,6 +8,7 @@ import pytest
 from rllib_tmd.envs.maze_distances import (
     average_ranks,
     cell_crossings,
+    critic_checks,
     descend,
     distance_profile,
     distance_rank_correlation,
@@ -16,6 +17,7 @@ from rllib_tmd.envs.maze_distances import (
     is_pointmaze,
     maze_cell_distances,
     maze_layout,
+    neighbour_asymmetry,
     rank_correlation,
 )
 
@@ -74,6 +76,24 @@ def test_the_profile_of_the_bfs_distance_grows_by_one_per_step_and_is_symmetric(
     one_way = np.where(np.triu(np.ones_like(steps, dtype=bool)), 1.0, 9.0)
     skewed = distance_profile(one_way, steps)["adjacent"]
     assert skewed == {"mean": 5.0, "mean_min_direction": 1.0, "mean_asymmetry": 8.0}
+    # the evaluations' scale-free summary: 8 / (1 + 9); 0 for the symmetric one
+    assert neighbour_asymmetry(one_way, steps) == pytest.approx(0.8)
+    assert neighbour_asymmetry(3.0 * one_way, steps) == pytest.approx(0.8)
+    assert neighbour_asymmetry(steps * 2.0, steps) == 0.0
+
+
+def test_critic_checks_score_the_order_the_asymmetry_and_the_descent():
+    centres, steps = maze_cell_distances("pointmaze-medium-navigate-v0")
+    index = {tuple(c): i for i, c in enumerate(centres)}
+
+    def bfs_distance(obs, goals, pairwise):
+        return steps[np.ix_([index[tuple(o)] for o in obs], [index[tuple(g)] for g in goals])]
+
+    checks = critic_checks(bfs_distance, "pointmaze-medium-navigate-v0")
+    assert checks["distance_rank_corr_bfs"] == 1.0
+    assert checks["distance_asymmetry_neighbours"] == 0.0
+    assert checks["greedy_descent/overall"] == 1.0
+    assert critic_checks(bfs_distance, "scene-play-v0") == {}
 
 
 def test_crossings_count_each_move_between_cells_within_an_episode():
