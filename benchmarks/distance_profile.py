@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def profile(snapshot: Path, data: Path | None = None) -> dict[str, Any]:
     """:func:`distance_profile` of one snapshot's critic on its trial's maze; with ``data``
     (an OGBench ``.npz`` of that maze) also ``flow``: :func:`flow_agreement`."""
+    import functools
+
     import numpy as np
     from module_snapshot import load_module
 
@@ -37,8 +39,8 @@ def profile(snapshot: Path, data: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         module, info = load_module(snapshot, Path(tmp))
     env = info["ogbench_env"]
-    centres, steps = maze.maze_cell_distances(env)
-    learned = module_distance(module, centres, centres, True, "mean")
+    distance_fn = functools.partial(module_distance, module, ensemble="mean")
+    learned, steps = maze.learned_cell_distances(distance_fn, env)
     result = {"snapshot": snapshot.name, "env": env, **maze.distance_profile(learned, steps)}
     if data is not None:
         with np.load(data) as npz:
