@@ -5,8 +5,7 @@ import math
 import sys
 from pathlib import Path
 
-from rllib_tmd import TMDConfig
-from tests.tmd.conftest import TINY_TRAINING
+from tests.tmd.conftest import fake_trial, tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -18,19 +17,11 @@ import module_snapshot  # noqa: E402
 def test_a_snapshot_is_scored_on_each_dataset_with_the_trials_goal_sampling(
     ray_session, tiny_pointmaze, tmp_path
 ):
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(tiny_pointmaze["train"]))
-        .training(**TINY_TRAINING)
-        .debugging(seed=3)
-    )
-    algo = config.build_algo()
+    algo = tiny_config(tiny_pointmaze["train"], seed=3).build_algo()
     algo.train()
-    trial = tmp_path / "runs" / "tmd-x" / "TMD_0"
-    algo.save(str(trial / "checkpoint_000000"))
+    trial = fake_trial(algo, tmp_path / "runs", seed=3, gamma=0.9, zeta=0.2)
     algo.stop()
-    params = {"seed": 3, "ogbench_env": "pointmaze-medium-navigate-v0", "gamma": 0.9, "zeta": 0.2}
-    (trial / "params.json").write_text(json.dumps(params))
+    params = json.loads((trial / "params.json").read_text())
     (snapshot,) = module_snapshot.pack_runs(tmp_path / "runs", tmp_path / "carry")
 
     assert critic_holdout.trial_config(params).gamma == 0.9  # the trial's, not the default

@@ -9,7 +9,7 @@ from rllib_tmd import TMDConfig
 from rllib_tmd.progress import ProgressLine
 from rllib_tmd.tmd.critic_watch import AT_CHANCE_KEY, CriticAtChanceWatch
 from rllib_tmd.tmd.tmd import contrastive_candidates
-from tests.tmd.conftest import TINY_TRAINING
+from tests.tmd.conftest import tiny_config
 
 
 def test_warns_once_after_a_long_stretch_at_chance():
@@ -82,7 +82,7 @@ def test_candidates_include_other_learners_only_with_global_negatives():
 
 
 def test_the_algorithm_logs_the_warning(ray_session, tiny_pointmaze, caplog):
-    config = TMDConfig().offline_data(input_=str(tiny_pointmaze["train"])).training(**TINY_TRAINING)
+    config = tiny_config(tiny_pointmaze["train"])
     algo = config.build_algo()
 
     class RecordingWatch(CriticAtChanceWatch):

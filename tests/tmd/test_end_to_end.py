@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from rllib_tmd import TMD, TMDConfig
-from tests.tmd.conftest import TINY_TRAINING
+from tests.tmd.conftest import tiny_config
 
 PROBE_SEED = 123
 
@@ -33,13 +33,8 @@ def eval_metrics(algo, num_workers: int | None = None) -> dict:
 
 
 def test_train_evaluate_checkpoint_restore_in_fresh_process(ray_session, tiny_pointmaze, tmp_path):
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(tiny_pointmaze["train"]))
-        .training(**TINY_TRAINING, eval_maze_map_episodes=1)
-        .evaluation(evaluation_interval=2)
-        .debugging(seed=3)
-    )
+    config = tiny_config(tiny_pointmaze["train"], seed=3, eval_maze_map_episodes=1)
+    config.evaluation(evaluation_interval=2)
     algo = config.build_algo()
     results = [algo.train() for _ in range(2)]
     # pointmaze: each evaluation also draws its paths over the learned distance
@@ -131,11 +126,7 @@ def test_tmd_resolves_through_tunes_registry():
 
 
 def test_dataset_of_the_wrong_observation_width_is_a_clear_error(tiny_pointmaze):
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(tiny_pointmaze["train"]))
-        .training(ogbench_env="cube-single-play-v0", **TINY_TRAINING)
-    )
+    config = tiny_config(tiny_pointmaze["train"], ogbench_env="cube-single-play-v0")
     import pytest
 
     with pytest.raises(ValueError, match=r"width 2.*cube-single-play-v0.*width 28"):
@@ -153,10 +144,9 @@ def test_dataset_of_the_wrong_action_width_is_a_clear_error(tiny_pointmaze, tmp_
     arrays = dict(np.load(tiny_pointmaze["train_npz"]))
     arrays["actions"] = np.concatenate([arrays["actions"], arrays["actions"][:, :1]], axis=1)
     np.savez(tmp_path / "wide.npz", **arrays)
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(convert_npz(tmp_path / "wide.npz", tmp_path / "wide")))
-        .training(ogbench_env="pointmaze-medium-navigate-v0", **TINY_TRAINING)
+    config = tiny_config(
+        convert_npz(tmp_path / "wide.npz", tmp_path / "wide"),
+        ogbench_env="pointmaze-medium-navigate-v0",
     )
     with pytest.raises(ValueError, match=r"actions of width 3.*pointmaze-medium-navigate-v0.*"
                        r"width 2"):  # fmt: skip
@@ -168,12 +158,7 @@ def test_a_non_finite_loss_stops_training_and_the_last_checkpoint_stays_good(
 ):
     from rllib_tmd.tmd.tmd_learner import NonFiniteLossError
 
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(tiny_pointmaze["train"]))
-        .training(**TINY_TRAINING)
-        .learners(num_learners=0)
-    )
+    config = tiny_config(tiny_pointmaze["train"]).learners(num_learners=0)
     algo = config.build_algo()
     algo.train()  # updates 1..5, all finite
     checkpoint = algo.save(str(tmp_path / "good")).checkpoint.path
@@ -207,12 +192,8 @@ def test_a_non_finite_loss_stops_training_and_the_last_checkpoint_stays_good(
 
 
 def test_no_evaluation_before_eval_start_updates(ray_session, tiny_pointmaze):
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(tiny_pointmaze["train"]))
-        .training(**TINY_TRAINING, eval_start_updates=10, eval_task_ids=(1,))
-        .evaluation(evaluation_interval=1)  # 5 updates per iteration
-    )
+    config = tiny_config(tiny_pointmaze["train"], eval_start_updates=10, eval_task_ids=(1,))
+    config.evaluation(evaluation_interval=1)  # 5 updates per iteration
     algo = config.build_algo()
     first, second = algo.train(), algo.train()
     algo.stop()
@@ -225,12 +206,7 @@ def test_every_evaluation_runs_fresh_episodes_unless_eval_seed_fixes_them(
     ray_session, tiny_pointmaze
 ):
     def seeds_before_and_after_training(seed: int, **training) -> tuple[int, int]:
-        config = (
-            TMDConfig()
-            .offline_data(input_=str(tiny_pointmaze["train"]))
-            .training(**TINY_TRAINING, **training)
-            .debugging(seed=seed)
-        )
+        config = tiny_config(tiny_pointmaze["train"], seed=seed, **training)
         algo = config.build_algo()
         try:
             before = algo.evaluation_seed()
@@ -247,12 +223,8 @@ def test_every_evaluation_runs_fresh_episodes_unless_eval_seed_fixes_them(
 
 
 def test_eval_num_envs_changes_the_batching_not_the_results(ray_session, tiny_pointmaze):
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(tiny_pointmaze["train"]))
-        .training(**{**TINY_TRAINING, "eval_episodes_per_task": 3}, eval_task_ids=(1, 2))
-        .training(eval_num_envs=6, eval_num_workers=0)  # every episode of both tasks at once
-    )
+    config = tiny_config(tiny_pointmaze["train"], eval_episodes_per_task=3, eval_task_ids=(1, 2))
+    config.training(eval_num_envs=6, eval_num_workers=0)  # every episode of both tasks at once
     algo = config.build_algo()
     try:
         algo.train()
@@ -268,11 +240,7 @@ def test_eval_num_envs_changes_the_batching_not_the_results(ray_session, tiny_po
 def test_the_evaluate_command_runs_a_checkpoint(ray_session, tiny_pointmaze, tmp_path, capsys):
     from rllib_tmd.cli import main
 
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(tiny_pointmaze["train"]))
-        .training(**TINY_TRAINING, eval_task_ids=(1,))
-    )
+    config = tiny_config(tiny_pointmaze["train"], eval_task_ids=(1,))
     algo = config.build_algo()
     algo.train()
     checkpoint = algo.save(str(tmp_path / "ckpt")).checkpoint.path
@@ -292,11 +260,8 @@ def test_the_evaluate_command_runs_a_checkpoint(ray_session, tiny_pointmaze, tmp
 def test_a_maze_map_that_cannot_be_drawn_does_not_end_the_run(
     ray_session, tiny_pointmaze, monkeypatch, caplog
 ):
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(tiny_pointmaze["train"]))
-        .training(**TINY_TRAINING, eval_maze_map_episodes=1)
-        .evaluation(evaluation_interval=1)
+    config = tiny_config(tiny_pointmaze["train"], eval_maze_map_episodes=1).evaluation(
+        evaluation_interval=1
     )
     algo = config.build_algo()
 

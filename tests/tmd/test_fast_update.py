@@ -33,7 +33,7 @@ from rllib_tmd.tmd.torch.tmd_torch_learner import (
     loss_hyperparameters,
     tmd_loss_terms,
 )
-from tests.tmd.conftest import TINY_TRAINING
+from tests.tmd.conftest import TINY_TRAINING, tiny_config
 
 OBS_DIM, ACT_DIM, B = 3, 2, 8
 POINTMAZE_OBS_DIM = 2  # the tiny dataset's state width
@@ -116,12 +116,7 @@ def assert_same_adam_state(a: torch.optim.Optimizer, b: torch.optim.Optimizer) -
 
 def build_learner(dataset, **flags):
     """A local (in-process) TMD learner on the tiny dataset; ``flags`` set as config attrs."""
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(dataset["train_npz"]))
-        .training(**TINY_TRAINING)
-        .debugging(seed=7)
-    )
+    config = tiny_config(dataset["train_npz"], seed=7)
     for key, value in flags.items():
         setattr(config, key, value)
     config.validate()
@@ -506,12 +501,7 @@ def test_non_finite_term_names_term_and_lifetime_update(tiny_pointmaze, monkeypa
 
 
 def test_checkpoint_restores_adam_state_of_the_lean_path(ray_session, tiny_pointmaze, tmp_path):
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(tiny_pointmaze["train_npz"]))
-        .training(**TINY_TRAINING)
-        .debugging(seed=5)
-    )
+    config = tiny_config(tiny_pointmaze["train_npz"], seed=5)
     algo = config.build_algo()
     algo.train()
     learner = algo.learner_group._learner

@@ -12,11 +12,10 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from rllib_tmd import TMDConfig
 from rllib_tmd.tmd.default_tmd_rl_module import CONTRASTIVE_OFFSET, DIST_CONTRASTIVE
 from rllib_tmd.tmd.torch.distributed import all_gather_with_grad, data_parallel_rank_and_size
 from rllib_tmd.tmd.torch.tmd_torch_learner import contrastive_loss
-from tests.tmd.conftest import TINY_TRAINING
+from tests.tmd.conftest import tiny_config
 from tests.tmd.test_module import SMALL, make_module, random_batch
 
 WORLD = 2
@@ -95,11 +94,8 @@ def test_without_a_process_group_global_negatives_change_nothing():
 
 
 def test_global_negatives_through_two_rllib_learners(ray_session, tiny_pointmaze):
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(tiny_pointmaze["train"]))
-        .training(**TINY_TRAINING, global_negatives=True)
-        .learners(num_learners=2, num_cpus_per_learner=1)
+    config = tiny_config(tiny_pointmaze["train"], global_negatives=True).learners(
+        num_learners=2, num_cpus_per_learner=1
     )
     algo = config.build_algo()
     try:

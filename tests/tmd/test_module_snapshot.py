@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rllib_tmd import TMDConfig
-from tests.tmd.conftest import TINY_TRAINING
+from tests.tmd.conftest import fake_trial, tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -18,28 +17,12 @@ import distance_profile  # noqa: E402
 import module_snapshot  # noqa: E402
 
 
-def fake_trial(algo, root: Path, seed: int) -> Path:
-    """A Tune-like trial folder: ``params.json`` and two checkpoints."""
-    trial = root / "tmd-pointmaze-medium-navigate" / f"TMD_00000_0_seed={seed}"
-    for k in range(2):
-        algo.save(str(trial / f"checkpoint_{k:06d}"))
-    params = {"seed": seed, "ogbench_env": algo.config.ogbench_env}
-    (trial / "params.json").write_text(json.dumps(params))
-    return trial
-
-
 def test_a_packed_module_restores_the_policy_to_float16_precision(
     ray_session, tiny_pointmaze, tmp_path
 ):
     from ray.rllib.core.rl_module import RLModule
 
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(tiny_pointmaze["train"]))
-        .training(**TINY_TRAINING)
-        .debugging(seed=5)
-    )
-    algo = config.build_algo()
+    algo = tiny_config(tiny_pointmaze["train"], seed=5).build_algo()
     algo.train()
     trial = fake_trial(algo, tmp_path / "runs", seed=5)
     module = algo.learner_group._learner.module["default_policy"]

@@ -3,17 +3,11 @@ gradients (one all-reduce per update in the lean loop), so their weights stay bi
 
 import numpy as np
 
-from rllib_tmd import TMDConfig
-from tests.tmd.conftest import TINY_TRAINING
+from tests.tmd.conftest import TINY_TRAINING, tiny_config
 
 
 def test_two_learners_stay_identical_and_see_different_batches(ray_session, tiny_pointmaze):
-    config = (
-        TMDConfig()
-        .offline_data(input_=str(tiny_pointmaze["train"]))
-        .training(**TINY_TRAINING)
-        .learners(num_learners=2, num_cpus_per_learner=1)
-    )
+    config = tiny_config(tiny_pointmaze["train"]).learners(num_learners=2, num_cpus_per_learner=1)
     algo = config.build_algo()
     result = algo.train()
     assert result["num_updates_lifetime"] == TINY_TRAINING["updates_per_iteration"]
