@@ -7,7 +7,9 @@
 #
 # Both end with a snapshot: a status line per Tune trial (updates, minutes, last evaluations) on
 # stdout, and $OUT/job.tar.gz holding the job's log, every trial's progress.csv / result.json /
-# params.json and the job's --out folder (/tmp/job/out). CMD should write its results there.
+# params.json (every Tune storage folder /tmp/job/runs*, so a second suite on the same machine
+# can use --storage /tmp/job/runs2) and the job's --out folder (/tmp/job/out). CMD should write
+# its results there.
 # Files CMD leaves in /tmp/job/carry (a checkpoint for the next session) are copied into $OUT
 # one by one once the job has ended (at most 7 files of < 16 MiB each come back beside the tar).
 set -u
@@ -19,9 +21,9 @@ snapshot() {
     for log in "$JOB"/out/*.log; do  # runs that log on their own (authors_vs_ours.sh)
         [ -f "$log" ] && echo "$(basename "$log"): $(tail -n 1 "$log" | cut -c1-200)"
     done
-    python3 - "$JOB/runs" <<'PY'
+    python3 - "$JOB" <<'PY'
 import csv, pathlib, sys
-for path in sorted(pathlib.Path(sys.argv[1]).glob("*/*/progress.csv")):
+for path in sorted(pathlib.Path(sys.argv[1]).glob("runs*/*/*/progress.csv")):
     rows = list(csv.DictReader(path.open()))
     if not rows:
         continue
@@ -33,7 +35,7 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("*/*/progress.csv")):
 PY
     if [ -n "${OUT:-}" ]; then
         (cd "$JOB" && tar czf "$OUT/job.tar.gz" job.log out \
-            $(find runs -name progress.csv -o -name result.json -o -name params.json 2>/dev/null) \
+            $(find runs* -name progress.csv -o -name result.json -o -name params.json 2>/dev/null) \
             2>/dev/null)
         # a checkpoint to carry to the next session (authors_to_1m.sh), whole once the job ended
         if [ -d "$JOB/carry" ] && [ "$(job_state)" != running ]; then cp "$JOB"/carry/* "$OUT"/; fi
