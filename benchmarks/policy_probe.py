@@ -11,7 +11,10 @@ For a module snapshot (``benchmarks/module_snapshot.py``) of a pointmaze trial i
   actor's action, and the critic's own best of 16 unit actions (argmax of Q = min over the
   ensemble of -d(phi(s, a), psi(g))), point less than 45 degrees off the way to a neighbouring
   cell on a shortest path; and how often one of the 16 headings drawn at random does (chance);
-- the median size |a| of the actor's action there.
+- the median size |a| of the actor's action there;
+- **at the resting points** of the stalled episodes: how often the actor and the critic's
+  greedy choice head towards a neighbouring cell on a shortest path to the task's goal
+  (whether the critic would lead out of the actor's sink).
 
 Writes the numbers as JSON with ``--out``.
 """
@@ -48,29 +51,44 @@ def unit_headings(n: int = HEADINGS) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def shortest_path_headings(env_name: str) -> tuple[np.ndarray, list[list[list[np.ndarray]]]]:
-    """``(centres [N, 2], good)`` over a pointmaze's N free cells: ``good[s][g]`` lists the unit
-    vectors from cell ``s`` to its neighbours one BFS step closer to cell ``g``."""
-    from rllib_tmd.data.generate.pointmaze import NEIGHBOURS
+def maze_cells(env_name: str) -> tuple[Any, dict[tuple[int, int], int], np.ndarray, np.ndarray]:
+    """``(layout, index, centres [N, 2], steps [N, N])`` of a pointmaze's N free cells:
+    ``index`` maps a cell (row, column) to its row in ``centres`` and ``steps`` (BFS)."""
     from rllib_tmd.envs.maze_distances import maze_cell_distances, maze_layout
 
     layout, _ = maze_layout(env_name)
-    cells = layout.free_cells()
     centres, steps = maze_cell_distances(env_name)
-    index = {cell: k for k, cell in enumerate(cells)}
-    good: list[list[list[np.ndarray]]] = []
-    for s, (i, j) in enumerate(cells):
-        row = []
-        for g in range(len(cells)):
-            headings = []
-            for di, dj in NEIGHBOURS:
-                n = index.get((i + di, j + dj))
-                if n is not None and steps[s, g] > 0 and steps[n, g] == steps[s, g] - 1:
-                    step = centres[n] - centres[s]
-                    headings.append(step / np.linalg.norm(step))
-            row.append(headings)
-        good.append(row)
+    index = {cell: k for k, cell in enumerate(layout.free_cells())}
+    return layout, index, centres, steps
+
+
+@functools.lru_cache(maxsize=8)
+def shortest_path_headings(env_name: str) -> tuple[np.ndarray, list[list[list[np.ndarray]]]]:
+    """``(centres [N, 2], good)`` over a pointmaze's N free cells: ``good[s][g]`` lists the unit
+    vectors from cell ``s`` to its neighbours one BFS step closer to cell ``g``."""
+    centres = maze_cells(env_name)[2]
+    good = [[headings_from(here, goal, env_name) for goal in centres] for here in centres]
     return centres, good
+
+
+def headings_from(point: np.ndarray, goal: np.ndarray, env_name: str) -> list[np.ndarray]:
+    """Unit vectors [2] from ``point`` to the centres of its cell's neighbours one BFS step
+    closer to ``goal``'s cell (empty where the two share a cell or no walking path joins
+    them): the ways along a shortest path from anywhere in a cell, not only its centre."""
+    from rllib_tmd.data.generate.pointmaze import NEIGHBOURS
+
+    layout, index, centres, steps = maze_cells(env_name)
+    here, there = layout.xy_to_ij(*point), layout.xy_to_ij(*goal)
+    if here not in index or there not in index:
+        return []
+    s, g = index[here], index[there]
+    headings = []
+    for di, dj in NEIGHBOURS:
+        n = index.get((here[0] + di, here[1] + dj))
+        if n is not None and steps[s, g] > 0 and steps[n, g] == steps[s, g] - 1:
+            step = centres[n] - point
+            headings.append(step / np.linalg.norm(step))
+    return headings
 
 
 def points_along(action: np.ndarray, headings: list[np.ndarray]) -> bool:
@@ -137,6 +155,27 @@ def stalls_by_action(evaluation: Any, act: ActFn) -> dict[str, float]:
     return {"stalled_pushing": pushing / episodes, "stalled_idle": idle / episodes}
 
 
+def resting_point_headings(evaluation: Any, acts: dict[str, ActFn]) -> dict[str, float]:
+    """At the resting point of every stalled episode (``record_paths`` covering each one):
+    the share in which each of ``acts`` heads along a shortest path to the task's goal
+    (:func:`headings_from`), keyed ``<name>_heading_at_rest``, and ``rest_points``, how many
+    were scored (resting points in the goal's own cell are not)."""
+    hits = dict.fromkeys(acts, 0)
+    scored = 0
+    for task in evaluation.tasks:
+        goal = evaluation_goal(evaluation.env_name, task.task_id)
+        for e, stalled in enumerate(task.stalled):
+            point = evaluation.paths[task.task_id, e][-1]
+            headings = headings_from(point, goal, evaluation.env_name) if stalled else []
+            if not headings:
+                continue
+            scored += 1
+            for name, act in acts.items():
+                hits[name] += points_along(act(point[None], goal[None])[0], headings)
+    shares = {f"{name}_heading_at_rest": hits[name] / max(scored, 1) for name in acts}
+    return {**shares, "rest_points": float(scored)}
+
+
 def evaluation_goal(env_name: str, task_id: int) -> np.ndarray:
     """The goal cell centre [2] of a pointmaze task (resting points are judged against it)."""
     from rllib_tmd.envs.maze_maps import task_goals
@@ -176,6 +215,7 @@ def probe(snapshot: Path, episodes: int, goal_cells: int, workers: int | None) -
         "critic_heading_agreement": heading_agreement(
             critic_greedy_act(module), env_name, goal_cells
         )["agreement"],
+        **resting_point_headings(evaluation, {"actor": actor, "critic": critic_greedy_act(module)}),
         "heading_chance": actor_heading["chance"],
         "heading_pairs": int(actor_heading["pairs"]),
         "actor_size_median": float(np.median(sizes)),

@@ -49,3 +49,15 @@ def test_stalled_episodes_are_split_by_the_action_at_the_resting_point():
         shares = policy_probe.stalls_by_action(result, act)
         assert result.stalled_rate == 1.0
         assert shares[cause] == pytest.approx(1.0) and sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_at_the_resting_points_the_oracle_heads_along_a_shortest_path_and_a_zero_action_not():
+    def stay(obs, goals):  # every episode stalls at its start (off centre by the reset noise)
+        return np.zeros_like(obs)
+
+    result = evaluate_policy(
+        stay, ENV, episodes_per_task=2, task_ids=(1, 2), num_workers=0, record_paths=2
+    )
+    shares = policy_probe.resting_point_headings(result, {"oracle": oracle_act(), "zero": stay})
+    assert shares["rest_points"] == 4
+    assert shares["oracle_heading_at_rest"] == 1.0 and shares["zero_heading_at_rest"] == 0.0
