@@ -14,7 +14,9 @@ For a module snapshot (``benchmarks/module_snapshot.py``) of a pointmaze trial i
 - the median size |a| of the actor's action there;
 - **at the resting points** of the stalled episodes: how often the actor and the critic's
   greedy choice head towards a neighbouring cell on a shortest path to the task's goal
-  (whether the critic would lead out of the actor's sink).
+  (whether the critic would lead out of the actor's sink), and how often the learned distance
+  d(psi(s), psi(g)) is smaller from such a neighbour's centre than from the resting point
+  (if not, the resting point is a false local minimum of the distance to the goal).
 
 Writes the numbers as JSON with ``--out``.
 """
@@ -38,6 +40,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 #: ``act(obs [N, 2], goals [N, 2]) -> actions [N, 2]``
 ActFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: ``distance(obs [N, 2], goals [N, 2]) -> learned d(obs, goals) [N]``
+DistanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 HEADINGS = 16  # unit actions the critic's greedy choice is taken over
 CONE = np.cos(np.pi / 4) + 1e-6  # "points to" a cell: less than 45 degrees off (45: no)
@@ -71,24 +75,31 @@ def shortest_path_headings(env_name: str) -> tuple[np.ndarray, list[list[list[np
     return centres, good
 
 
-def headings_from(point: np.ndarray, goal: np.ndarray, env_name: str) -> list[np.ndarray]:
-    """Unit vectors [2] from ``point`` to the centres of its cell's neighbours one BFS step
-    closer to ``goal``'s cell (empty where the two share a cell or no walking path joins
-    them): the ways along a shortest path from anywhere in a cell, not only its centre."""
+def closer_neighbours(point: np.ndarray, goal: np.ndarray, env_name: str) -> np.ndarray:
+    """Centres [K, 2] of the neighbours of ``point``'s cell one BFS step closer to ``goal``'s
+    cell (K = 0 where the two share a cell or no walking path joins them)."""
     from rllib_tmd.data.generate.pointmaze import NEIGHBOURS
 
     layout, index, centres, steps = maze_cells(env_name)
     here, there = layout.xy_to_ij(*point), layout.xy_to_ij(*goal)
     if here not in index or there not in index:
-        return []
+        return np.zeros((0, 2), dtype=np.float32)
     s, g = index[here], index[there]
-    headings = []
-    for di, dj in NEIGHBOURS:
-        n = index.get((here[0] + di, here[1] + dj))
-        if n is not None and steps[s, g] > 0 and steps[n, g] == steps[s, g] - 1:
-            step = centres[n] - point
-            headings.append(step / np.linalg.norm(step))
-    return headings
+    closer = [
+        n
+        for di, dj in NEIGHBOURS
+        if (n := index.get((here[0] + di, here[1] + dj))) is not None
+        and steps[s, g] > 0
+        and steps[n, g] == steps[s, g] - 1
+    ]
+    return centres[closer].reshape(-1, 2)
+
+
+def headings_from(point: np.ndarray, goal: np.ndarray, env_name: str) -> list[np.ndarray]:
+    """Unit vectors [2] from ``point`` to :func:`closer_neighbours`: the ways along a shortest
+    path from anywhere in a cell, not only its centre."""
+    steps = closer_neighbours(point, goal, env_name) - point
+    return list(steps / np.linalg.norm(steps, axis=1, keepdims=True))
 
 
 def points_along(action: np.ndarray, headings: list[np.ndarray]) -> bool:
@@ -155,24 +166,36 @@ def stalls_by_action(evaluation: Any, act: ActFn) -> dict[str, float]:
     return {"stalled_pushing": pushing / episodes, "stalled_idle": idle / episodes}
 
 
-def resting_point_headings(evaluation: Any, acts: dict[str, ActFn]) -> dict[str, float]:
+def resting_point_headings(
+    evaluation: Any, acts: dict[str, ActFn], distance: DistanceFn | None = None
+) -> dict[str, float]:
     """At the resting point of every stalled episode (``record_paths`` covering each one):
     the share in which each of ``acts`` heads along a shortest path to the task's goal
-    (:func:`headings_from`), keyed ``<name>_heading_at_rest``, and ``rest_points``, how many
-    were scored (resting points in the goal's own cell are not)."""
+    (:func:`headings_from`), keyed ``<name>_heading_at_rest``; with ``distance``, the share
+    ``downhill_at_rest`` in which it is smaller from a :func:`closer_neighbours` centre than
+    from the resting point (no: the resting point is a false local minimum of the learned
+    distance to the goal); ``rest_points``, how many were scored (resting points in the
+    goal's own cell are not)."""
     hits = dict.fromkeys(acts, 0)
-    scored = 0
+    scored = downhill = 0
     for task in evaluation.tasks:
         goal = evaluation_goal(evaluation.env_name, task.task_id)
         for e, stalled in enumerate(task.stalled):
-            point = evaluation.paths[task.task_id, e][-1]
-            headings = headings_from(point, goal, evaluation.env_name) if stalled else []
-            if not headings:
+            point = evaluation.paths[task.task_id, e][-1].astype(np.float32)
+            closer = closer_neighbours(point, goal, evaluation.env_name) if stalled else []
+            if not len(closer):
                 continue
             scored += 1
+            headings = headings_from(point, goal, evaluation.env_name)
             for name, act in acts.items():
                 hits[name] += points_along(act(point[None], goal[None])[0], headings)
+            if distance is not None:
+                points = np.vstack([point[None], closer])
+                d = distance(points, np.repeat(goal[None], len(points), 0))
+                downhill += bool(d[1:].min() < d[0])
     shares = {f"{name}_heading_at_rest": hits[name] / max(scored, 1) for name in acts}
+    if distance is not None:
+        shares["downhill_at_rest"] = downhill / max(scored, 1)
     return {**shares, "rest_points": float(scored)}
 
 
@@ -189,7 +212,7 @@ def probe(snapshot: Path, episodes: int, goal_cells: int, workers: int | None) -
 
     from rllib_tmd.envs.evaluation import evaluate_policy
     from rllib_tmd.envs.maze_distances import is_pointmaze, maze_cell_distances
-    from rllib_tmd.tmd.tmd import module_act_fn
+    from rllib_tmd.tmd.tmd import module_act_fn, module_distance
 
     with tempfile.TemporaryDirectory() as tmp:
         module, info = load_module(snapshot, Path(tmp))
@@ -215,7 +238,11 @@ def probe(snapshot: Path, episodes: int, goal_cells: int, workers: int | None) -
         "critic_heading_agreement": heading_agreement(
             critic_greedy_act(module), env_name, goal_cells
         )["agreement"],
-        **resting_point_headings(evaluation, {"actor": actor, "critic": critic_greedy_act(module)}),
+        **resting_point_headings(
+            evaluation,
+            {"actor": actor, "critic": critic_greedy_act(module)},
+            functools.partial(module_distance, module, ensemble="mean"),
+        ),
         "heading_chance": actor_heading["chance"],
         "heading_pairs": int(actor_heading["pairs"]),
         "actor_size_median": float(np.median(sizes)),

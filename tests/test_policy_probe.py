@@ -61,3 +61,15 @@ def test_at_the_resting_points_the_oracle_heads_along_a_shortest_path_and_a_zero
     shares = policy_probe.resting_point_headings(result, {"oracle": oracle_act(), "zero": stay})
     assert shares["rest_points"] == 4
     assert shares["oracle_heading_at_rest"] == 1.0 and shares["zero_heading_at_rest"] == 0.0
+
+    # a distance that falls along shortest paths (the maze's own BFS steps) always goes
+    # downhill from a resting point; a flat one never does
+    layout, index, _, steps = policy_probe.maze_cells(ENV)
+
+    def bfs(obs, goals):
+        cell = [index[layout.xy_to_ij(*xy)] for xy in np.vstack([obs, goals])]
+        return steps[cell[: len(obs)], cell[len(obs) :]].astype(float)
+
+    for distance, downhill in ((bfs, 1.0), (lambda o, g: np.ones(len(o)), 0.0)):
+        shares = policy_probe.resting_point_headings(result, {}, distance)
+        assert shares["downhill_at_rest"] == downhill and shares["rest_points"] == 4
