@@ -16,7 +16,8 @@ For a module snapshot (``benchmarks/module_snapshot.py``) of a pointmaze trial i
   greedy choice head towards a neighbouring cell on a shortest path to the task's goal
   (whether the critic would lead out of the actor's sink), and how often the learned distance
   d(psi(s), psi(g)) is smaller from such a neighbour's centre than from the resting point
-  (if not, the resting point is a false local minimum of the distance to the goal).
+  (if not, the resting point is a false local minimum of the distance to the goal), next to
+  the same share over every (cell centre, goal cell) pair (``downhill_at_centres``).
 
 Writes the numbers as JSON with ``--out``.
 """
@@ -166,6 +167,23 @@ def stalls_by_action(evaluation: Any, act: ActFn) -> dict[str, float]:
     return {"stalled_pushing": pushing / episodes, "stalled_idle": idle / episodes}
 
 
+def downhill_share(learned: np.ndarray, steps: np.ndarray) -> float:
+    """Over the ordered pairs (cell centre s, goal cell g) with a walking path between them
+    (``steps`` [N, N], BFS; ``learned`` [N, N], the learned d between cell centres): the share
+    in which ``learned[n, g] < learned[s, g]`` for a neighbour n of s one BFS step closer to g,
+    i.e. the learned distance falls towards the goal from s (1.0 for ``steps`` itself)."""
+    adjacent = steps == 1
+    hits = pairs = 0
+    for g in range(len(steps)):
+        to_goal = steps[:, g]
+        closer = adjacent & (to_goal[None, :] == to_goal[:, None] - 1)  # [s, n]
+        falls = closer & (learned[None, :, g] < learned[:, g, None])
+        scored = to_goal > 0
+        hits += int(falls.any(1)[scored].sum())
+        pairs += int(scored.sum())
+    return hits / max(pairs, 1)
+
+
 def resting_point_headings(
     evaluation: Any, acts: dict[str, ActFn], distance: DistanceFn | None = None
 ) -> dict[str, float]:
@@ -211,7 +229,11 @@ def probe(snapshot: Path, episodes: int, goal_cells: int, workers: int | None) -
     from module_snapshot import load_module
 
     from rllib_tmd.envs.evaluation import evaluate_policy
-    from rllib_tmd.envs.maze_distances import is_pointmaze, maze_cell_distances
+    from rllib_tmd.envs.maze_distances import (
+        is_pointmaze,
+        learned_cell_distances,
+        maze_cell_distances,
+    )
     from rllib_tmd.tmd.tmd import module_act_fn, module_distance
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,6 +242,7 @@ def probe(snapshot: Path, episodes: int, goal_cells: int, workers: int | None) -
     if not is_pointmaze(env_name):
         raise SystemExit(f"{snapshot}: {env_name} is not a pointmaze; headings need its grid")
     actor = module_act_fn(module)
+    distance = functools.partial(module_distance, module, ensemble="mean")
     evaluation = evaluate_policy(
         actor, env_name, episodes_per_task=episodes, num_workers=workers, record_paths=episodes
     )
@@ -241,8 +264,9 @@ def probe(snapshot: Path, episodes: int, goal_cells: int, workers: int | None) -
         **resting_point_headings(
             evaluation,
             {"actor": actor, "critic": critic_greedy_act(module)},
-            functools.partial(module_distance, module, ensemble="mean"),
+            distance,
         ),
+        "downhill_at_centres": downhill_share(*learned_cell_distances(distance, env_name)),
         "heading_chance": actor_heading["chance"],
         "heading_pairs": int(actor_heading["pairs"]),
         "actor_size_median": float(np.median(sizes)),

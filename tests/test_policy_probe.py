@@ -73,3 +73,10 @@ def test_at_the_resting_points_the_oracle_heads_along_a_shortest_path_and_a_zero
     for distance, downhill in ((bfs, 1.0), (lambda o, g: np.ones(len(o)), 0.0)):
         shares = policy_probe.resting_point_headings(result, {}, distance)
         assert shares["downhill_at_rest"] == downhill and shares["rest_points"] == 4
+
+
+def test_the_bfs_distance_falls_towards_every_goal_from_every_cell_and_a_flat_one_never():
+    _, _, _, steps = policy_probe.maze_cells(ENV)
+    assert policy_probe.downhill_share(steps.astype(float), steps) == 1.0
+    assert policy_probe.downhill_share(np.ones(steps.shape), steps) == 0.0
+    assert policy_probe.downhill_share(-steps.astype(float), steps) == 0.0  # uphill everywhere
