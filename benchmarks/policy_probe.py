@@ -78,29 +78,25 @@ def shortest_path_headings(env_name: str) -> tuple[np.ndarray, list[list[list[np
 
 def closer_neighbours(point: np.ndarray, goal: np.ndarray, env_name: str) -> np.ndarray:
     """Centres [K, 2] of the neighbours of ``point``'s cell one BFS step closer to ``goal``'s
-    cell (K = 0 where the two share a cell or no walking path joins them)."""
-    from rllib_tmd.data.generate.pointmaze import NEIGHBOURS
-
+    cell (K = 0 where the two share a cell or no walking path joins them). Neighbours are
+    cells one BFS step apart, as in :func:`downhill_share`."""
     layout, index, centres, steps = maze_cells(env_name)
-    here, there = layout.xy_to_ij(*point), layout.xy_to_ij(*goal)
-    if here not in index or there not in index:
+    s, g = index.get(layout.xy_to_ij(*point)), index.get(layout.xy_to_ij(*goal))
+    if s is None or g is None or steps[s, g] <= 0:
         return np.zeros((0, 2), dtype=np.float32)
-    s, g = index[here], index[there]
-    closer = [
-        n
-        for di, dj in NEIGHBOURS
-        if (n := index.get((here[0] + di, here[1] + dj))) is not None
-        and steps[s, g] > 0
-        and steps[n, g] == steps[s, g] - 1
-    ]
-    return centres[closer].reshape(-1, 2)
+    return centres[(steps[s] == 1) & (steps[:, g] == steps[s, g] - 1)]
+
+
+def unit_vectors(point: np.ndarray, targets: np.ndarray) -> list[np.ndarray]:
+    """Unit vectors [2] from ``point`` [2] to each of ``targets`` [K, 2]."""
+    steps = targets - point
+    return list(steps / np.linalg.norm(steps, axis=1, keepdims=True))
 
 
 def headings_from(point: np.ndarray, goal: np.ndarray, env_name: str) -> list[np.ndarray]:
     """Unit vectors [2] from ``point`` to :func:`closer_neighbours`: the ways along a shortest
     path from anywhere in a cell, not only its centre."""
-    steps = closer_neighbours(point, goal, env_name) - point
-    return list(steps / np.linalg.norm(steps, axis=1, keepdims=True))
+    return unit_vectors(point, closer_neighbours(point, goal, env_name))
 
 
 def points_along(action: np.ndarray, headings: list[np.ndarray]) -> bool:
@@ -204,7 +200,7 @@ def resting_point_headings(
             if not len(closer):
                 continue
             scored += 1
-            headings = headings_from(point, goal, evaluation.env_name)
+            headings = unit_vectors(point, closer)
             for name, act in acts.items():
                 hits[name] += points_along(act(point[None], goal[None])[0], headings)
             if distance is not None:
@@ -241,7 +237,7 @@ def probe(snapshot: Path, episodes: int, goal_cells: int, workers: int | None) -
     env_name = info["ogbench_env"]
     if not is_pointmaze(env_name):
         raise SystemExit(f"{snapshot}: {env_name} is not a pointmaze; headings need its grid")
-    actor = module_act_fn(module)
+    actor, critic = module_act_fn(module), critic_greedy_act(module)
     distance = functools.partial(module_distance, module, ensemble="mean")
     evaluation = evaluate_policy(
         actor, env_name, episodes_per_task=episodes, num_workers=workers, record_paths=episodes
@@ -258,14 +254,8 @@ def probe(snapshot: Path, episodes: int, goal_cells: int, workers: int | None) -
         "stalled": evaluation.stalled_rate,
         **stalls_by_action(evaluation, actor),
         "actor_heading_agreement": actor_heading["agreement"],
-        "critic_heading_agreement": heading_agreement(
-            critic_greedy_act(module), env_name, goal_cells
-        )["agreement"],
-        **resting_point_headings(
-            evaluation,
-            {"actor": actor, "critic": critic_greedy_act(module)},
-            distance,
-        ),
+        "critic_heading_agreement": heading_agreement(critic, env_name, goal_cells)["agreement"],
+        **resting_point_headings(evaluation, {"actor": actor, "critic": critic}, distance),
         "downhill_at_centres": downhill_share(*learned_cell_distances(distance, env_name)),
         "heading_chance": actor_heading["chance"],
         "heading_pairs": int(actor_heading["pairs"]),
