@@ -99,9 +99,36 @@ class EpisodeArrays:
 # --------------------------------------------------------------------------------------------
 
 
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member, or an empty zip
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def require_zip_archive(path: Path) -> None:
+    """Raise a ``DatasetError`` naming what ``path`` is when it is not a zip (``.npz``) archive.
+
+    Without this, ``np.load`` reads a text file as a pickle and reports pickled data, and a
+    ``.npy`` file as one bare array.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(_ZIP_MAGICS):
+        return
+    if head.startswith(_NPY_MAGIC):
+        what = "a single-array .npy file"
+    elif head.isascii() and head.strip():
+        what = f"text (it starts with {head!r})"
+    else:
+        what = f"an unknown format (first bytes {head!r})"
+    raise DatasetError(
+        f"{path}: not a .npz archive (a zip of arrays such as observations, actions, "
+        f"terminals) but {what}"
+    )
+
+
 def load_npz(path: str | Path, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """Arrays of an OGBench ``.npz`` (all keys, or ``keys``); errors name the file and key."""
     path = require_nonempty_file(path)
+    require_zip_archive(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             names = list(npz.files) if keys is None else list(keys)

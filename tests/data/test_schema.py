@@ -93,6 +93,25 @@ def test_unreadable_npz(tmp_path, content):
         read_episodes(npz)
 
 
+@pytest.mark.parametrize(
+    ("content", "named_as"),
+    [
+        (b"observations,actions\n0.1,0.2\n", "text"),
+        (b"\x93NUMPY\x01\x00v\x00{'descr': '<f8'}", "single-array .npy"),
+        (bytes(range(200, 256)), "unknown format"),
+    ],
+    ids=["text", "npy", "binary"],
+)
+def test_not_a_zip_says_what_it_is(tmp_path, content, named_as):
+    """A file that is no zip at all gets told apart from a damaged .npz (numpy alone would say
+    'pickled data' for the text file)."""
+    npz = tmp_path / "toy-v0.npz"
+    npz.write_bytes(content)
+    for read in (read_episodes, lambda path: convert_npz(path, tmp_path / "out")):
+        with pytest.raises(DatasetError, match=f"not a .npz archive .* but (an? )?{named_as}"):
+            read(npz)
+
+
 def test_npz_width_differs_from_env(tmp_path):
     npz = write_npz(tmp_path / "toy-v0.npz", make_arrays(LENGTHS))
     with pytest.raises(DatasetError, match="'observations' has width 3, but expected_obs_dim"):
