@@ -218,13 +218,16 @@ def convert_ogbench_pair(
     overwrite: bool = False,
 ) -> tuple[Path, Path | None]:
     """Convert ``<name>.npz`` and its ``<name>-val.npz`` sibling (if present) into
-    ``<out_root>/<name>/`` and ``<out_root>/<name>-val/``; their dims must agree."""
+    ``<out_root>/<name>/`` and ``<out_root>/<name>-val/``; their dims must agree. An unreadable
+    sibling is reported before either directory is written."""
     npz_path = Path(npz_path)
     name, _ = split_from_name(npz_path)
+    val_npz = val_path_for(npz_path)
+    if val_npz.is_file():  # a broken sibling fails before anything is written
+        load_npz(val_npz)
     train_dir = convert_npz(
         npz_path, Path(out_root) / name, shard_rows=shard_rows, overwrite=overwrite
     )
-    val_npz = val_path_for(npz_path)
     if not val_npz.is_file():
         return train_dir, None
     val_dir = convert_npz(

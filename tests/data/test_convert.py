@@ -66,6 +66,14 @@ def test_val_split_and_env_name_from_file_name(tmp_path):
     assert DatasetMetadata.read(renamed).env_name == "custom"
 
 
+def test_broken_val_sibling_fails_before_anything_is_written(tmp_path):
+    train = write_npz(tmp_path / "toy-stitch-v0.npz", make_arrays(LENGTHS))
+    (tmp_path / "toy-stitch-v0-val.npz").write_text("not an archive\n")
+    with pytest.raises(DatasetError, match="toy-stitch-v0-val.npz: not a .npz archive"):
+        convert_ogbench_pair(train, tmp_path / "datasets")
+    assert not (tmp_path / "datasets").exists()
+
+
 def test_refuses_to_overwrite_unless_asked(tmp_path):
     npz = write_npz(tmp_path / "toy-v0.npz", make_arrays(LENGTHS))
     out = convert_npz(npz, tmp_path / "toy")
