@@ -42,11 +42,13 @@ MAX_CARRIED = 7  # files device_job.sh brings back beside job.tar.gz
 
 
 def last_checkpoint(trial_dir: Path) -> Path:
-    """The trial's highest-numbered ``checkpoint_*`` folder."""
-    checkpoints = sorted(trial_dir.glob("checkpoint_*"))
-    if not checkpoints:
+    """The trial's highest-numbered ``checkpoint_*`` folder (raises if it has none)."""
+    from rllib_tmd.experiments import latest_checkpoint
+
+    checkpoint = latest_checkpoint(trial_dir)
+    if checkpoint is None:
         raise FileNotFoundError(f"{trial_dir}: no checkpoint_* folder")
-    return checkpoints[-1]
+    return checkpoint
 
 
 def half_state(state: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

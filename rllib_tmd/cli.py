@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _cmd_quickstart(args: argparse.Namespace) -> int:
@@ -64,11 +65,17 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from rllib_tmd.experiments import resolve_checkpoint
     from rllib_tmd.tmd import TMD
 
     if args.maze_map and args.maze_map_episodes < 1:
         raise SystemExit(f"--maze-map-episodes must be >= 1, got {args.maze_map_episodes}")
-    algo = TMD.from_checkpoint(args.checkpoint)
+    if args.episodes < 1:
+        raise SystemExit(f"--episodes must be >= 1, got {args.episodes}")
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    if checkpoint != Path(args.checkpoint).expanduser():
+        print(f"checkpoint: {checkpoint}")
+    algo = TMD.from_checkpoint(str(checkpoint))
     if args.maze_map and not algo._is_pointmaze():
         algo.stop()
         raise SystemExit(
@@ -152,7 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     conv.set_defaults(func=_cmd_convert)
 
     ev = sub.add_parser("evaluate", help="evaluate a checkpoint on the 5 OGBench tasks")
-    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a checkpoint folder, or a trial or one-trial experiment folder (its latest)",
+    )
     ev.add_argument("--episodes", type=int, default=50, help="episodes per task")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--video", default=None, help="folder for one video per task")

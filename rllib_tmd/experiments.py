@@ -275,6 +275,42 @@ def trial_history(trial_dir: str | Path | None) -> list[dict[str, Any]]:
 
 
 SPEC_FILE = "rllib_tmd_experiment.json"
+CHECKPOINT_FILE = "rllib_checkpoint.json"  # what RLlib writes into every checkpoint folder
+
+
+def latest_checkpoint(trial_dir: str | Path) -> Path | None:
+    """The Tune trial folder's highest-numbered ``checkpoint_*`` folder, or None."""
+    checkpoints = sorted(p for p in Path(trial_dir).glob("checkpoint_*") if p.is_dir())
+    return checkpoints[-1] if checkpoints else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The checkpoint folder meant by ``path``: a checkpoint itself, a trial folder (its
+    latest checkpoint) or an experiment folder ``runs/<name>`` with one trial that has
+    checkpoints (that trial's latest). Anything else raises ``ExperimentFileError`` saying
+    what ``path`` is and, for several trials, listing each one's latest checkpoint."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise ExperimentFileError(f"{path}: no such checkpoint or run folder")
+    if (path / CHECKPOINT_FILE).is_file():
+        return path
+    own = latest_checkpoint(path)
+    if own is not None:
+        return own
+    trials = sorted(p.parent for p in path.glob("*/params.json"))
+    latest = [c for c in map(latest_checkpoint, trials) if c is not None]
+    if len(latest) == 1:
+        return latest[0]
+    if latest:
+        listed = "\n  ".join(str(c) for c in latest)
+        raise ExperimentFileError(
+            f"{path} holds {len(latest)} trials with checkpoints; pass one of them, e.g. "
+            f"each trial's latest:\n  {listed}"
+        )
+    raise ExperimentFileError(
+        f"{path}: not a checkpoint (no {CHECKPOINT_FILE}), and no checkpoint_* folder in it "
+        f"or in a trial folder under it ({len(trials)} trial folders)"
+    )
 
 
 def resume_tuned_example(run_dir: str | Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from rllib_tmd.experiments import (
     ExperimentFileError,
     apply_overrides,
     load_experiment,
+    resolve_checkpoint,
     resolve_dataset,
     seeded_samples,
     summarize,
@@ -253,6 +254,42 @@ def test_tune_search_example_smoke(tiny_pointmaze_root, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("| 20 |") == 2
     assert "best: zeta=" in proc.stdout
+
+
+def fake_trial(experiment: Path, name: str, checkpoints: list[int]) -> Path:
+    """A Tune trial folder with ``params.json`` and RLlib-looking ``checkpoint_*`` folders."""
+    trial = experiment / name
+    trial.mkdir(parents=True)
+    (trial / "params.json").write_text("{}")
+    for index in checkpoints:
+        (trial / f"checkpoint_{index:06d}").mkdir()
+        (trial / f"checkpoint_{index:06d}" / "rllib_checkpoint.json").write_text("{}")
+    return trial
+
+
+def test_evaluate_takes_a_checkpoint_a_trial_or_a_one_trial_experiment(tmp_path):
+    experiment = tmp_path / "runs" / "tmd-toy"
+    trial = fake_trial(experiment, "TMD_0", [0, 2, 10])
+    latest = trial / "checkpoint_000010"
+    assert resolve_checkpoint(trial / "checkpoint_000002") == trial / "checkpoint_000002"
+    assert resolve_checkpoint(trial) == latest
+    fake_trial(experiment, "TMD_1", [])  # a trial that never checkpointed does not count
+    assert resolve_checkpoint(experiment) == latest
+
+
+def test_evaluate_refuses_what_is_no_checkpoint_saying_what_it_found(tmp_path):
+    experiment = tmp_path / "tmd-toy"
+    first = fake_trial(experiment, "TMD_0", [1])
+    second = fake_trial(experiment, "TMD_1", [0, 3])
+    with pytest.raises(ExperimentFileError, match="2 trials with checkpoints") as info:
+        resolve_checkpoint(experiment)
+    assert str(first / "checkpoint_000001") in str(info.value)
+    assert str(second / "checkpoint_000003") in str(info.value)
+    with pytest.raises(ExperimentFileError, match="no such checkpoint or run folder"):
+        resolve_checkpoint(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ExperimentFileError, match=r"not a checkpoint .* \(0 trial folders\)"):
+        resolve_checkpoint(tmp_path / "empty")
 
 
 def test_several_samples_get_distinct_seeds():

@@ -243,18 +243,18 @@ def test_the_evaluate_command_runs_a_checkpoint(ray_session, tiny_pointmaze, tmp
     config = tiny_config(tiny_pointmaze["train"], eval_task_ids=(1,))
     algo = config.build_algo()
     algo.train()
-    checkpoint = algo.save(str(tmp_path / "ckpt")).checkpoint.path
+    checkpoint = algo.save(str(tmp_path / "trial" / "checkpoint_000001")).checkpoint.path
     algo.stop()
-    argv = ["evaluate", "--checkpoint", str(checkpoint), "--episodes", "2"]
 
-    def task_rows(*options: str) -> list[str]:
+    def task_rows(path, *options: str) -> list[str]:
         """The per-task and overall rows of the printed table (its title has the time)."""
-        assert main([*argv, *options]) == 0
+        assert main(["evaluate", "--checkpoint", str(path), "--episodes", "2", *options]) == 0
         return [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
 
-    in_process = task_rows("--workers", "0", "--envs", "1")
+    in_process = task_rows(checkpoint, "--workers", "0", "--envs", "1")
     assert any(row.startswith("| overall |") for row in in_process)
-    assert task_rows("--workers", "1", "--envs", "2") == in_process  # same episodes
+    # same episodes; the trial folder stands for its latest checkpoint
+    assert task_rows(tmp_path / "trial", "--workers", "1", "--envs", "2") == in_process
 
 
 def test_a_maze_map_that_cannot_be_drawn_does_not_end_the_run(
