@@ -6,7 +6,7 @@ dataset and variant), keeps one row per dataset and writes ``<out>.md`` (our suc
 paper's number where it has one) and ``<out>.png`` (grouped bars, a group per dataset).
 
     python benchmarks/published_comparison.py \\
-        benchmarks/results/suite-2xh200-navigate-1m/*/suite.json \\
+        benchmarks/results/suite-2xh200-navigate-1m/{medium-large,giant}/suite.json \\
         benchmarks/results/suite-2xh200-stitch-1m/*/suite.json \\
         benchmarks/results/suite-4xh100-teleport-weightings/suite.json --variants released \\
         --out benchmarks/results/pointmaze-vs-published
