@@ -507,7 +507,7 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
     """One row per experiment (``labels``: experiment name -> row label, e.g. the dataset):
     final success of every seed, mean, standard error, wall time."""
     from rllib_tmd.envs.evaluation import protocol_success
-    from rllib_tmd.experiments import evaluations, trial_results
+    from rllib_tmd.experiments import evaluations, last_trial_checkpoint, trial_results
 
     rows = []
     for exp_name, dataset in labels.items():
@@ -516,7 +516,7 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
         stalled = []
         checkpoints = {}
         for trial in sorted(mine, key=lambda t: t.config.get("seed", 0)):
-            checkpoints[trial.config.get("seed")] = last_checkpoint(trial)
+            checkpoints[trial.config.get("seed")] = last_trial_checkpoint(trial)
             results = trial_results(trial.local_path)
             stretches = critic_at_chance(results)
             if stretches:
@@ -551,12 +551,6 @@ def collect(trials: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def last_checkpoint(trial: Any) -> str | None:
-    """Path of the trial's latest checkpoint (its end, unless it failed), or None."""
-    checkpoint = getattr(trial, "checkpoint", None)
-    return str(checkpoint.path) if checkpoint is not None else None
 
 
 def critic_at_chance(results: list[dict[str, Any]]) -> list[int]:

@@ -422,9 +422,18 @@ def _run(name: str, spec: dict[str, Any], storage: Path, resume: bool) -> dict[s
     paths = summarize(rows, storage / name)
     print((storage / name / "results.md").read_text(encoding="utf-8"))
     print(f"Results: {paths['table']}\nPlot:    {paths['plot']}\nRuns:    {storage / name}")
+    checkpoints = [c for c in map(last_trial_checkpoint, trials) if c is not None]
+    if checkpoints:
+        print("".join(f"Checkpoint: {c}\n" for c in checkpoints), end="")
+        print(f"Evaluate:   rllib-tmd evaluate --checkpoint {checkpoints[0]}")
     if failed:
         raise TrainingFailed("; ".join(describe_failure(t) for t in failed))
     return {"paths": paths, "rows": rows}
+
+
+def last_trial_checkpoint(trial: Any) -> str | None:
+    """Path of a Tune trial's latest checkpoint, or None if it wrote none."""
+    return getattr(getattr(trial, "checkpoint", None), "path", None)
 
 
 def error_summary(error_text: str) -> str:
@@ -441,7 +450,7 @@ def describe_failure(trial: Any) -> str:
         text = Path(error_file).read_text(encoding="utf-8") if error_file else ""
     except OSError:
         text = ""
-    checkpoint = getattr(getattr(trial, "checkpoint", None), "path", None)
+    checkpoint = last_trial_checkpoint(trial)
     return (
         f"trial {trial.trial_id}: {error_summary(text)} "
         f"(error log: {error_file}; last checkpoint: {checkpoint or 'none written yet'})"

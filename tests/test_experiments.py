@@ -140,6 +140,10 @@ def test_train_command_runs_a_shortened_tuned_example(tiny_pointmaze_root, tmp_p
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "updates       20" in proc.stdout
     out = tmp_path / "runs" / "tmd-pointmaze-medium-navigate"
+    # the run ends naming its checkpoint and the command that evaluates it
+    evaluate = next(line for line in proc.stdout.splitlines() if line.startswith("Evaluate:"))
+    checkpoint = Path(evaluate.split("--checkpoint ")[1])
+    assert checkpoint.parent.parent == out and (checkpoint / "rllib_checkpoint.json").is_file()
     rows = json.loads((out / "results.json").read_text())
     assert rows[0]["history"][-1]["updates"] == 20
     assert "success/overall" in rows[0]["history"][-1]
