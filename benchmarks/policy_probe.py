@@ -195,8 +195,10 @@ def resting_point_headings(
     for task in evaluation.tasks:
         goal = evaluation_goal(evaluation.env_name, task.task_id)
         for e, stalled in enumerate(task.stalled):
+            if not stalled:
+                continue
             point = evaluation.paths[task.task_id, e][-1].astype(np.float32)
-            closer = closer_neighbours(point, goal, evaluation.env_name) if stalled else []
+            closer = closer_neighbours(point, goal, evaluation.env_name)
             if not len(closer):
                 continue
             scored += 1
