@@ -11,7 +11,8 @@
 # can use --storage /tmp/job/runs2) and the job's --out folder (/tmp/job/out). CMD should write
 # its results there.
 # Files CMD leaves in /tmp/job/carry (a checkpoint for the next session) are copied into $OUT
-# one by one once the job has ended (at most 7 files of < 16 MiB each come back beside the tar).
+# one by one once the job has ended (at most 7 files of < 16 MiB each come back beside the tar);
+# more than 7 come back as one $OUT/carry.tar (< 16 MiB: e.g. 8 snapshots at the quickstart's sizes).
 set -u
 JOB=/tmp/job
 
@@ -38,7 +39,10 @@ PY
             $(find runs* -name progress.csv -o -name result.json -o -name params.json 2>/dev/null) \
             2>/dev/null)
         # a checkpoint to carry to the next session (authors_to_1m.sh), whole once the job ended
-        if [ -d "$JOB/carry" ] && [ "$(job_state)" != running ]; then cp "$JOB"/carry/* "$OUT"/; fi
+        if [ -d "$JOB/carry" ] && [ "$(job_state)" != running ]; then
+            if [ "$(ls "$JOB/carry" | wc -l)" -le 7 ]; then cp "$JOB"/carry/* "$OUT"/
+            else tar cf "$OUT/carry.tar" -C "$JOB/carry" . && ls -l "$OUT/carry.tar"; fi
+        fi
     fi
 }
 

@@ -1,6 +1,7 @@
 """Half-precision snapshots of trained TMD modules: small enough to come back from a device job.
 
-A device command returns at most 7 extra files of < 16 MiB, and a full TMD checkpoint (module,
+A device command returns at most 7 extra files of < 16 MiB (``device_job.sh`` bundles more into
+one ``carry.tar``), and a full TMD checkpoint (module,
 optimizer, learner state) is several times that. The trained RLModule alone (actor and critic,
 ~4M parameters at the default sizes) in float16 is ~8 MB. This packs it, with the trial's
 settings, so that the policy and the critic can be studied and evaluated on the CPU later.
@@ -38,7 +39,6 @@ sys.path.insert(0, str(REPO))
 MODULE_DIR = Path("learner_group", "learner", "rl_module", "default_policy")
 STATE_FILE = "module_state.pkl"
 INFO_FILE = "snapshot.json"
-MAX_CARRIED = 7  # files device_job.sh brings back beside job.tar.gz
 
 
 def last_checkpoint(trial_dir: Path) -> Path:
@@ -94,18 +94,19 @@ def pack(trial_dir: Path, out_file: Path) -> Path:
 
 
 def pack_runs(
-    runs: Path, carry: Path, limit: int = MAX_CARRIED, experiments: list[str] | None = None
+    runs: Path, carry: Path, limit: int | None = None, experiments: list[str] | None = None
 ) -> list[Path]:
     """:func:`pack` for every trial (``<experiment>/<trial>/params.json``) under ``runs`` that
     has a checkpoint (of ``experiments`` only, if given), into
-    ``carry/<experiment>-seed<k>.tar.gz``; refuses more than ``limit`` before packing any."""
+    ``carry/<experiment>-seed<k>.tar.gz``; refuses more than ``limit`` (if given) before
+    packing any. ``device_job.sh`` brings up to 7 back one by one, more as one ``carry.tar``."""
     trials = sorted(
         p.parent
         for p in runs.glob("*/*/params.json")
         if any(p.parent.glob("checkpoint_*"))
         and (experiments is None or p.parent.parent.name in experiments)
     )
-    if len(trials) > limit:
+    if limit is not None and len(trials) > limit:
         raise SystemExit(f"{len(trials)} trials with checkpoints, more than {limit} files")
     packed = []
     for trial in trials:
