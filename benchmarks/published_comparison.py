@@ -19,8 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from suite import split_label  # noqa: E402
 
 BASELINES = ("GCBC", "GCIVL", "GCIQL", "QRL", "CRL", "HIQL")
 
@@ -47,14 +52,6 @@ TMD_PAPER: dict[str, tuple[float, float]] = {
     "pointmaze-teleport-stitch": (29.3, 2.2),
     "scene-noisy": (19.6, 1.7),
 }
-
-
-def split_label(label: str) -> tuple[str, str | None]:
-    """``"pointmaze-x [v]"`` -> ``("pointmaze-x", "v")``; a plain name -> ``(name, None)``."""
-    if label.endswith("]") and " [" in label:
-        name, variant = label[:-1].split(" [", 1)
-        return name, variant
-    return label, None
 
 
 def collect_rows(paths: list[Path], variants: list[str]) -> dict[str, dict[str, Any]]:

@@ -213,6 +213,19 @@ def variants(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     return [(v[0], [*args.override, *v[1:]]) for v in args.variant]
 
 
+def row_label(dataset: str, variant: str) -> str:
+    """A table row's name: the dataset, with its variant in brackets if it has one."""
+    return f"{dataset} [{variant}]" if variant else dataset
+
+
+def split_label(label: str) -> tuple[str, str | None]:
+    """``"pointmaze-x [v]"`` -> ``("pointmaze-x", "v")``; a plain name -> ``(name, None)``."""
+    if label.endswith("]") and " [" in label:
+        name, variant = label[:-1].split(" [", 1)
+        return name, variant
+    return label, None
+
+
 def experiment(
     name: str, dataset: Path, args: argparse.Namespace, variant: tuple[str, list[str]]
 ) -> tuple[str, dict]:
@@ -584,6 +597,14 @@ def scored_at(rows: list[dict[str, Any]], evals: int) -> str:
     return f"{head}: {each} updates."
 
 
+def wall_cell(row: dict[str, Any]) -> str:
+    """Minutes per trial; a range where merged runs differed (``suite_merge.py``: e.g. trials
+    two per GPU in one run and alone in the other)."""
+    per_run = row.get("trial_wall_s_per_run") or [row["trial_wall_s"]]
+    low, high = min(per_run) / 60, max(per_run) / 60
+    return f"{low:.1f} min" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}-{high:.1f} min"
+
+
 def table(rows: list[dict[str, Any]], updates: int) -> str:
     from rllib_tmd.envs.evaluation import PROTOCOL_EVALS, STALL_WINDOW
 
@@ -609,7 +630,7 @@ def table(rows: list[dict[str, Any]], updates: int) -> str:
         lines.append(
             f"| {r['dataset']} | {100 * r['success_mean']:.1f} ± {100 * r['success_stderr']:.1f}"
             f"{flag} | {r['seeds']} | {per_seed} | {stalled_cell} "
-            f"| {r['trial_wall_s'] / 60:.1f} min | {updates_reached(r, updates)} |"
+            f"| {wall_cell(r)} | {updates_reached(r, updates)} |"
         )
     scored_line = scored_at(rows, PROTOCOL_EVALS)
     if scored_line:
@@ -652,7 +673,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         dataset = ensure_dataset(name, args)
         for variant in variants(args):
             exp_name, spec = experiment(name, dataset, args, variant)
-            labels[exp_name] = f"{name} [{variant[0]}]" if variant[0] else name
+            labels[exp_name] = row_label(name, variant[0])
             experiments[exp_name] = spec
     trials = tune.run_experiments(
         experiments,
