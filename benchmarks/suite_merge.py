@@ -26,8 +26,10 @@ SAME_ACROSS_RUNS = ("updates", "eval_episodes_per_task")
 
 
 def row_overrides(result: dict[str, Any], row: dict[str, Any]) -> list[str]:
-    """The overrides a row was trained with: its variant's (which include ``--override``),
-    or ``--override`` alone for a row without a variant."""
+    """The overrides a row was trained with: its own (a merged file's rows carry them), its
+    variant's (which include ``--override``), or ``--override`` alone for a row without one."""
+    if "overrides" in row:
+        return list(row["overrides"])
     _, variant = split_label(row["dataset"])
     if variant is not None:
         return list(result["variants"][variant])
@@ -84,7 +86,7 @@ def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
         for row in result["rows"]:
             label, mine = row["dataset"], row_overrides(result, row)
             if label not in rows:
-                rows[label], overrides[label] = row, mine
+                rows[label], overrides[label] = {**row, "overrides": mine}, mine
                 continue
             if sorted(overrides[label]) != sorted(mine):
                 raise SystemExit(
@@ -92,14 +94,9 @@ def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
                     "another; not the same configuration"
                 )
             rows[label] = merge_row(rows[label], row)
-    variants: dict[str, list[str]] = {}
-    for result in results:
-        variants.update(result.get("variants") or {})
-    return {
-        "commands": [r.get("command") for r in results],
+    return {  # each row names its own overrides: the runs' --override / --variant may differ
+        "commands": [c for r in results for c in r.get("commands", [r.get("command")])],
         **{key: results[0][key] for key in SAME_ACROSS_RUNS},
-        "overrides": results[0].get("overrides"),
-        "variants": variants,
         "total_wall_s": sum(r.get("total_wall_s") or 0.0 for r in results),
         "rows": list(rows.values()),
     }

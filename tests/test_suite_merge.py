@@ -70,11 +70,17 @@ def test_seeds_of_two_runs_make_one_row_with_their_mean_and_standard_error(tmp_p
     assert set(released_row["checkpoint_per_seed"]) == {"0", "1", "2", "3"}
     assert released_row["trial_wall_s"] == pytest.approx(615.0)
     assert no_lt["seeds"] == 2  # a row of one run passes through
+    assert no_lt["overrides"] == [*OVERRIDES, "zeta=0"]  # each row says how it was trained
     text = (tmp_path / "m" / "suite.md").read_text()
     assert (
         "| maze [released] | 25.0 ± 2.0 | 4 | 30.0, 20.0, 25.0, 25.0 | 50 | 7.2-13.3 min |" in text
     )
     assert text.count("python benchmarks/suite.py") == 2  # both commands named
+
+    # a merged file merges again, e.g. with a third run's seeds
+    third = result(row("maze [released]", {4: 0.2}, wall_s=430.0), variants=released)
+    again = suite_merge.merge_results([merged, third])
+    assert again["rows"][0]["seeds"] == 5 and len(again["commands"]) == 3
 
 
 def test_the_same_seed_in_two_runs_is_refused():
