@@ -100,10 +100,12 @@ def pack_runs(
     has a checkpoint (of ``experiments`` only, if given), into
     ``carry/<experiment>-seed<k>.tar.gz``; refuses more than ``limit`` (if given) before
     packing any. ``device_job.sh`` brings up to 7 back one by one, more as one ``carry.tar``."""
+    from rllib_tmd.experiments import latest_checkpoint
+
     trials = sorted(
         p.parent
         for p in runs.glob("*/*/params.json")
-        if any(p.parent.glob("checkpoint_*"))
+        if latest_checkpoint(p.parent) is not None
         and (experiments is None or p.parent.parent.name in experiments)
     )
     if limit is not None and len(trials) > limit:

@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from suite import split_label  # noqa: E402
+from suite import row_label, split_label  # noqa: E402
 
 BASELINES = ("GCBC", "GCIVL", "GCIQL", "QRL", "CRL", "HIQL")
 
@@ -83,9 +83,12 @@ def comparison_table(rows: dict[str, dict[str, Any]]) -> str:
             f"{BASELINES[published.index(max(published))]} {max(published)}" if published else "–"
         )
         paper = "{:.1f} ± {:.1f}".format(*TMD_PAPER[name]) if name in TMD_PAPER else "–"
-        label = name + (f" [{row['variant']}]" if row["variant"] else "")
         lines.append(
-            "| " + " | ".join([label, ours, str(row["seeds"]), *cells, best, paper]) + " |"
+            "| "
+            + " | ".join(
+                [row_label(name, row["variant"]), ours, str(row["seeds"]), *cells, best, paper]
+            )
+            + " |"
         )
     return "\n".join(lines)
 

@@ -213,7 +213,7 @@ def variants(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     return [(v[0], [*args.override, *v[1:]]) for v in args.variant]
 
 
-def row_label(dataset: str, variant: str) -> str:
+def row_label(dataset: str, variant: str | None) -> str:
     """A table row's name: the dataset, with its variant in brackets if it has one."""
     return f"{dataset} [{variant}]" if variant else dataset
 
