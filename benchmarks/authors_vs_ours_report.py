@@ -120,10 +120,9 @@ def report(authors: dict[str, Any], ours: dict[str, Any]) -> str:
 def plot(authors: dict[str, Any], ours: dict[str, Any], path: Path) -> None:
     """Success and the shared loss terms against updates: the authors' runs in orange, ours in
     blue, a line per seed."""
-    import matplotlib
+    from rllib_tmd.figures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     panels = [("success %", None)] + [
         (label, label) for label, _, _ in SHARED_TERMS if label != "L_I"
@@ -149,8 +148,7 @@ def plot(authors: dict[str, Any], ours: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:

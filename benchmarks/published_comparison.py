@@ -96,10 +96,9 @@ def comparison_table(rows: dict[str, dict[str, Any]]) -> str:
 def plot_comparison(rows: dict[str, dict[str, Any]], path: Path) -> Path:
     """Grouped bars per dataset: the six baselines in greys, ours in colour with its standard
     error, the TMD paper's number as a black tick where there is one."""
-    import matplotlib
+    from rllib_tmd.figures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     names = [n for n in PUBLISHED if n in rows]
@@ -125,10 +124,7 @@ def plot_comparison(rows: dict[str, dict[str, Any]], path: Path) -> Path:
     ax.legend(ncol=8, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     ax.set_title("TMD (rllib-tmd) next to OGBench's published baselines", fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:

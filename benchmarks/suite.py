@@ -387,10 +387,9 @@ def write_evaluations(experiment_dirs: list[Path], out: Path) -> Path:
 def plot_evaluations(rows: list[dict[str, Any]], path: Path) -> Path:
     """``path``: success and the critic's rank correlation with the BFS distance vs. updates,
     a line per experiment (the mean over its seeds), its seeds as thin lines of its colour."""
-    import matplotlib
+    from rllib_tmd.figures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     experiments = list(dict.fromkeys(row["experiment"] for row in rows))
@@ -418,8 +417,7 @@ def plot_evaluations(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize="x-small")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)
     return path
 
 
@@ -429,10 +427,9 @@ def plot_critic(diagnostics: list[dict[str, Any]], batch: int | None, out_dir: P
     goals (``diagnostics``: :func:`learner_points` rows with their ``seed``)."""
     import math
 
-    import matplotlib
+    from rllib_tmd.figures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (nce_ax, dist_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for i, seed in enumerate(sorted({row["seed"] for row in diagnostics}, key=str)):
@@ -454,8 +451,7 @@ def plot_critic(diagnostics: list[dict[str, Any]], batch: int | None, out_dir: P
         ax.legend(fontsize="small")
     fig.tight_layout()
     path = out_dir / "critic.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)
     return path
 
 

@@ -158,10 +158,9 @@ def plot_success(
 ) -> Path:
     """PNG of overall success (%) vs. updates, one line per trial; with ``critic_curves``
     (pointmaze's ``distance_rank_corr_bfs`` per trial) a second panel beside it."""
-    import matplotlib
+    from rllib_tmd.figures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     with_critic = any(critic_curves.values()) if critic_curves else False
     fig, axes = plt.subplots(1, 2 if with_critic else 1, figsize=(11 if with_critic else 6, 4))
@@ -187,8 +186,7 @@ def plot_success(
         critic_ax.set_ylim(-1, 1)
         critic_ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)
     return Path(path)
 
 

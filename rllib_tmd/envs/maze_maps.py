@@ -85,8 +85,9 @@ def write_maze_map(
     learned distance to the task's goal, the recorded paths, start and goal. Returns the path."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rllib_tmd.figures import pyplot, save_png
+
+    plt = pyplot()
 
     layout, _ = maze_layout(result.env_name)
     grid = maze_grid(layout, per_cell)  # the same points for every panel
@@ -128,8 +129,4 @@ def write_maze_map(
         ax.axis("off")
     fig.suptitle(f"{result.env_name}: learned distance to each task's goal and policy paths")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)
