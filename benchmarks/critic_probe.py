@@ -20,6 +20,12 @@ scale: a collapsed critic keeps ordering cells like its initialisation does (rho
 large-navigate, near the straight-line distance's) by differences too small to use, so the
 verdict rests on the loss.
 
+With ``--actions`` (an ``.npz`` dataset) each log point also asks the critic about actions
+(``benchmarks/action_probe.py`` on a fixed batch of the dataset's transitions with future goals):
+``data_rank`` / ``actor_rank`` (the share of random actions with a lower Q than the data's / the
+actor's action; 0.5: no preference) and ``q_action_change`` next to ``q_goal_change``. A critic
+whose Q does not depend on the action leaves the actor nothing but behaviour cloning.
+
 Verdict at the end, from the last ``--log-every`` updates: **collapsed** when the mean
 contrastive loss is within ``--margin`` of log(batch) (every goal's softmax uniform over the
 batch), else **learning**.
@@ -53,6 +59,7 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 from rllib_tmd.experiments import apply_overrides, load_experiment  # noqa: E402
 from rllib_tmd.tmd import tmd_learner as keys  # noqa: E402
@@ -63,6 +70,7 @@ from rllib_tmd.tmd.torch.tmd_torch_learner import (  # noqa: E402
     loss_hyperparameters,
 )
 
+ACTION_KEYS = ("data_rank", "actor_rank", "q_action_change", "q_goal_change")
 LOGGED = (
     keys.CONTRASTIVE_LOSS,
     keys.CONTRASTIVE_ACCURACY,
@@ -84,6 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-every", type=int, default=250)
     p.add_argument("--margin", type=float, default=0.01, help="collapsed: L_NCE > log B - this")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument(
+        "--actions", action="store_true", help="also probe the critic's Q over actions (.npz)"
+    )
     p.add_argument("--out", help="JSON results file")
     return p.parse_args(argv)
 
@@ -107,6 +118,25 @@ def maze_checks(module: torch.nn.Module, env_name: str | None) -> dict[str, floa
     return critic_checks(functools.partial(module_distance, module), env_name or "")
 
 
+def action_checks(args: argparse.Namespace) -> Any:
+    """``module -> {key: value}``: the action probe's :data:`ACTION_KEYS` for a fixed batch
+    of 1,024 transitions of the ``.npz`` dataset, each with a uniform future goal."""
+    from action_probe import actor_goal_batch, probe_module
+
+    if Path(args.dataset).suffix != ".npz":
+        raise SystemExit("--actions needs an .npz dataset")
+    obs, actions, goals = actor_goal_batch(Path(args.dataset), 1024, args.seed)
+
+    def check(module: torch.nn.Module) -> dict[str, float]:
+        was_training = module.training
+        module.eval()
+        numbers = probe_module(module, obs, actions, goals, candidates=32, seed=args.seed)
+        module.train(was_training)
+        return {k: numbers[k] for k in ACTION_KEYS}
+
+    return check
+
+
 def verdict(nce_window: list[float], batch: int, margin: float) -> str:
     """``collapsed`` when the mean contrastive loss is within ``margin`` of log(batch)."""
     return "collapsed" if statistics.mean(nce_window) > math.log(batch) - margin else "learning"
@@ -121,6 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sampler = build_learner_sampler(config, torch.device("cpu"), learner_index=0)
     hp = loss_hyperparameters(config)
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
+    action_check = action_checks(args) if args.actions else None
     rows, window, start = [], {k: [] for k in LOGGED}, time.perf_counter()
     print(f"log(batch) = {math.log(args.batch):.3f}, chance accuracy = {1 / args.batch:.4f}")
     for step in range(1, args.steps + 1):
@@ -134,6 +165,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if step % args.log_every == 0 or step == args.steps:
             row = {"updates": step, **{k: statistics.mean(v) for k, v in window.items()}}
             row.update(maze_checks(module, config.ogbench_env))
+            if action_check:
+                row.update(action_check(module))
             row["seconds"] = round(time.perf_counter() - start, 1)
             rows.append(row)
             print(format_row(row), flush=True)
@@ -164,6 +197,11 @@ def format_row(row: dict[str, Any]) -> str:
     )
     if METRIC_KEY in row:
         text += f"  rho {row[METRIC_KEY]:.2f}  descent {row[f'{DESCENT_KEY}/overall']:.1f}"
+    if "data_rank" in row:
+        text += (
+            f"  ranks data {row['data_rank']:.2f} actor {row['actor_rank']:.2f}"
+            f"  dQ actions {row['q_action_change']:.3f} goals {row['q_goal_change']:.2f}"
+        )
     return text
 
 

@@ -54,6 +54,13 @@ def test_probe_writes_its_settings_and_rows(large_navigate, tmp_path):
     assert saved["loss_hyperparameters"]["action_invariance_weight"] == 1.0  # the YAML's
 
 
+def test_with_actions_each_row_also_says_what_the_critic_makes_of_actions(large_navigate):
+    result = probe(large_navigate, "--steps", "4", "--log-every", "2", "--actions")
+    for row in result["rows"]:
+        assert 0 <= row["data_rank"] <= 1 and 0 <= row["actor_rank"] <= 1
+        assert row["q_action_change"] >= 0 and row["q_goal_change"] >= 0
+
+
 def test_at_the_papers_sizes_the_released_weighting_collapses_and_01_learns(large_navigate):
     steps = ["--steps", "750", "--log-every", "250"]
     released = probe(large_navigate, *steps, "--override", *PAPER_SIZES)
