@@ -42,6 +42,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 SATURATED = 0.99  # |a| at or above this: at the edge of the action box
+#: the numbers that summarise a critic's view of actions (critic_probe --actions logs these)
+ACTION_KEYS = ("data_rank", "actor_rank", "q_action_change", "q_goal_change")
 
 
 def actor_goal_batch(

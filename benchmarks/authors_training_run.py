@@ -50,6 +50,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
+from action_probe import ACTION_KEYS, actor_goal_batch, probe_module  # noqa: E402
 from authors_code import add_loss_arguments, authors_config  # noqa: E402
 
 AUTHORS_FILES = ("agents/tmd.py", "utils/networks.py", "utils/datasets.py", "utils/flax_utils.py")
@@ -80,6 +81,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=5,
         help="pointmaze: paths per task drawn over the authors' learned distance at each "
         "evaluation (<out>/maze_map_<step>.png)",
+    )
+    p.add_argument(
+        "--action-probe",
+        action="store_true",
+        help="at every log point, also ask the authors' critic about actions "
+        "(benchmarks/action_probe.py's ranks and Q changes, on 1,024 of the dataset's transitions)",
     )
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this long")
     p.add_argument(
@@ -169,6 +176,28 @@ def authors_distance(agent: Any) -> Callable[..., np.ndarray]:
         return d.mean(axis=0) if d.ndim == (3 if pairwise else 2) else d
 
     return distance
+
+
+class AuthorsModule:
+    """The authors' agent behind the two calls ``benchmarks/action_probe.py`` makes of a
+    module: ``critic(obs, actions, goals) -> Q [E, N]`` (-d(phi(s, a), psi(g)) per ensemble
+    member) and ``act(obs, goals) -> actions [N, A]``, torch tensors in and out."""
+
+    def __init__(self, agent: Any) -> None:
+        self.agent = agent
+
+    def critic(self, obs: Any, actions: Any, goals: Any) -> Any:
+        import torch
+
+        phi = self.agent.network.select("phi")(obs.numpy(), actions.numpy())
+        psi_g = self.agent.network.select("psi")(goals.numpy())
+        return torch.as_tensor(-np.asarray(self.agent.distance(phi, psi_g)))
+
+    def act(self, obs: Any, goals: Any) -> Any:
+        import torch
+
+        policy = authors_policy(self.agent, len(obs))
+        return torch.as_tensor(policy(obs.numpy(), goals.numpy()))
 
 
 def write_results(out: Path, header: dict, evals: list[dict], steps_done: int, seconds: float):
@@ -319,6 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
         (args.out / "log.jsonl").write_bytes((args.resume_from / "log.jsonl").read_bytes())
         print(f"resumed from {args.resume_from} at {state['step']:,} updates", flush=True)
     log = (args.out / "log.jsonl").open("a")
+    probe_batch = actor_goal_batch(args.dataset, 1024, args.seed) if args.action_probe else None
     infos: list[dict] = []
     start = time.perf_counter()
     window_start, step = start, first_step - 1
@@ -330,6 +360,14 @@ def main(argv: list[str] | None = None) -> dict:
             now = time.perf_counter()
             train_seconds += now - window_start
             row.update(step=step, updates_per_s=len(infos) / (now - window_start))
+            if probe_batch is not None:
+                numbers = probe_module(AuthorsModule(agent), *probe_batch, candidates=32, seed=0)
+                row.update({f"action_probe/{k}": numbers[k] for k in ACTION_KEYS})
+                print(
+                    f"{step:>8,} action probe: "
+                    + json.dumps({k: round(numbers[k], 3) for k in ACTION_KEYS}),
+                    flush=True,
+                )
             log.write(json.dumps(row) + "\n")
             log.flush()
             print(
@@ -339,7 +377,7 @@ def main(argv: list[str] | None = None) -> dict:
                 flush=True,
             )
             infos = []
-            window_start = now
+            window_start = time.perf_counter()  # the probe's time is not the update's
         if step % args.eval_every == 0 and step >= args.eval_start or step == args.steps:
             result = evaluate_policy(
                 authors_policy(agent, args.eval_episodes),

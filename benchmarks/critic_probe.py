@@ -70,7 +70,6 @@ from rllib_tmd.tmd.torch.tmd_torch_learner import (  # noqa: E402
     loss_hyperparameters,
 )
 
-ACTION_KEYS = ("data_rank", "actor_rank", "q_action_change", "q_goal_change")
 LOGGED = (
     keys.CONTRASTIVE_LOSS,
     keys.CONTRASTIVE_ACCURACY,
@@ -119,9 +118,9 @@ def maze_checks(module: torch.nn.Module, env_name: str | None) -> dict[str, floa
 
 
 def action_checks(args: argparse.Namespace) -> Any:
-    """``module -> {key: value}``: the action probe's :data:`ACTION_KEYS` for a fixed batch
+    """``module -> {key: value}``: the action probe's ``ACTION_KEYS`` for a fixed batch
     of 1,024 transitions of the ``.npz`` dataset, each with a uniform future goal."""
-    from action_probe import actor_goal_batch, probe_module
+    from action_probe import ACTION_KEYS, actor_goal_batch, probe_module
 
     if Path(args.dataset).suffix != ".npz":
         raise SystemExit("--actions needs an .npz dataset")

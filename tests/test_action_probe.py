@@ -65,3 +65,27 @@ def test_goals_are_future_states_of_the_same_episode(tmp_path):
     assert np.all(g > s)
     assert np.all((s < 4) == (g <= 4))  # never across the episode boundary
     np.testing.assert_allclose(actions[:, 0], s / 10)
+
+
+def test_the_authors_agent_answers_the_probe_as_a_module_does():
+    """``authors_training_run.AuthorsModule``: Q = -d(phi(s, a), psi(g)) per ensemble member,
+    from a stand-in of the authors' agent (numpy in place of JAX)."""
+    import types
+
+    from authors_training_run import AuthorsModule
+
+    networks = {
+        "phi": lambda obs, actions: np.stack([obs + actions, obs + 2 * actions]),  # [E=2, N, 2]
+        "psi": lambda states: np.stack([states, states]),
+    }
+    agent = types.SimpleNamespace(
+        network=types.SimpleNamespace(select=networks.__getitem__),
+        distance=lambda x, y: np.linalg.norm(x - y, axis=-1),
+    )
+    obs, actions, goals = (torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 0.0]]),
+                           torch.tensor([[3.0, 0.0]]))  # fmt: skip
+
+    q = AuthorsModule(agent).critic(obs, actions, goals)
+
+    assert q.shape == (2, 1)
+    torch.testing.assert_close(q, torch.tensor([[-2.0], [-1.0]], dtype=q.dtype))
