@@ -60,8 +60,12 @@ def actor_goal_batch(
     pick = rng.integers(0, len(index.rows), size=samples)
     rows, ends = index.rows[pick], index.ends[pick]
     goals = uniform_future_index(rows, rng.random(samples), ends)
-    obs = data["observations"].astype(np.float32)
-    return obs[rows], data["actions"][rows].astype(np.float32), obs[goals]
+    obs, actions = data["observations"], data["actions"]
+    return (
+        obs[rows].astype(np.float32),
+        actions[rows].astype(np.float32),
+        obs[goals].astype(np.float32),
+    )
 
 
 def critic_q(module: Any, obs: np.ndarray, actions: np.ndarray, goals: np.ndarray) -> np.ndarray:
@@ -94,7 +98,7 @@ def probe_module(
     n, act_dim = actions.shape
     rng = np.random.default_rng(seed)
     random_actions = rng.uniform(-1.0, 1.0, size=(n, candidates, act_dim)).astype(np.float32)
-    actor = np.clip(module_act_fn(module)(obs, goals), -1.0, 1.0).astype(np.float32)
+    actor = module_act_fn(module)(obs, goals).astype(np.float32)  # clipped to [-1, 1] by act
     q_data = critic_q(module, obs, actions, goals)
     q_actor = critic_q(module, obs, actor, goals)
     q_random = critic_q(
