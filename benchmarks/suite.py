@@ -417,8 +417,7 @@ def plot_evaluations(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize="x-small")
     fig.tight_layout()
-    save_png(fig, path, dpi=120)
-    return path
+    return save_png(fig, path, dpi=120)
 
 
 def plot_critic(diagnostics: list[dict[str, Any]], batch: int | None, out_dir: Path) -> Path:
@@ -451,8 +450,7 @@ def plot_critic(diagnostics: list[dict[str, Any]], batch: int | None, out_dir: P
         ax.legend(fontsize="small")
     fig.tight_layout()
     path = out_dir / "critic.png"
-    save_png(fig, path, dpi=120)
-    return path
+    return save_png(fig, path, dpi=120)
 
 
 def learner_points(results: list[dict[str, Any]], every: int = 50_000) -> list[dict[str, Any]]:
