@@ -10,10 +10,12 @@ from rllib_tmd.tmd.torch.tmd_torch_learner import (
     action_invariance_loss,
     action_mse,
     actor_loss,
+    bce_divergence,
     contrastive_loss,
     gaussian_log_prob,
     linex_divergence,
     mix_with_diagonal,
+    squared_error_divergence,
     temporal_invariance_loss,
 )
 
@@ -69,6 +71,34 @@ def test_linex_tail_has_finite_gradients_for_huge_deltas():
     linex_divergence(online, t([0.0]), 0.99, 3.0).sum().backward()
     assert torch.isfinite(online.grad).all()
     assert online.grad.item() == pytest.approx(1.0)
+
+
+def test_ablation_divergences_worked_examples():
+    online = np.array([0.05, 0.7, 2.0, 40.0])
+    target = np.array([0.0, 1.1, 0.5, 39.0])
+    gamma = 0.99
+    q, p = np.exp(-online), gamma * np.exp(-target)
+    squared = squared_error_divergence(t(online), t(target), gamma).numpy()
+    assert squared == pytest.approx((q - p) ** 2, rel=1e-12)
+    bce = bce_divergence(t(online), t(target), gamma).numpy()
+    assert bce == pytest.approx(-(p * np.log(q) + (1 - p) * np.log(1 - q)), rel=1e-9)
+
+
+@pytest.mark.parametrize("divergence", ["linex", "mse", "bce"])
+def test_every_divergence_is_minimised_at_the_discounted_backup(divergence):
+    """For a fixed target d', each divergence has its minimum at d = d' - log(gamma)."""
+    gamma, target = 0.99, t([0.5, 1.5])
+    online = t([0.3, 0.3]).requires_grad_()
+    optimiser = torch.optim.Adam([online], lr=0.05)
+    for _ in range(3000):
+        optimiser.zero_grad()
+        temporal_invariance_loss(
+            online[None, None], target[None, None], gamma, 50.0, 0.0, divergence
+        ).backward()
+        optimiser.step()
+    expected = target.numpy() - math.log(gamma)
+    assert np.isfinite(online.detach().numpy()).all()
+    assert online.detach().numpy() == pytest.approx(expected, abs=0.02)
 
 
 def test_mix_with_diagonal_broadcasts_the_row_diagonal():

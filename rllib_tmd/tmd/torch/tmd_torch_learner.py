@@ -87,10 +87,13 @@ def squared_error_divergence(online: Tensor, target: Tensor, gamma: float) -> Te
 
 
 def bce_divergence(online: Tensor, target: Tensor, gamma: float) -> Tensor:
-    """Ablation: cross-entropy between ``p = gamma * exp(-d')`` and ``q = exp(-d)``."""
+    """Ablation: cross-entropy between ``p = gamma * exp(-d')`` and ``q = exp(-d)``.
+
+    ``log(1 - q)`` is floored at ``log(1e-6)`` (``d`` near 0), where its gradient is cut.
+    """
     p = gamma * torch.exp(-target)
     log_q = -online
-    log_one_minus_q = torch.log(-torch.expm1(-online).clamp(min=1e-6))
+    log_one_minus_q = torch.log((-torch.expm1(-online)).clamp(min=1e-6))
     return -(p * log_q + (1.0 - p) * log_one_minus_q)
 
 
