@@ -129,10 +129,18 @@ def learner_parts(learner):
 
 
 # ---- equivalence with RLlib's update ---------------------------------------------------------
-@pytest.mark.parametrize("grad_clip", [None, 0.05])
-def test_lean_path_equals_rllib_update_path(tiny_pointmaze, grad_clip):
-    rllib = build_learner(tiny_pointmaze, fast_update=False, grad_clip=grad_clip)
-    lean = build_learner(tiny_pointmaze, grad_clip=grad_clip)
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {"grad_clip": None},
+        {"grad_clip": 0.05},
+        {"grad_clip": None, "stopgrad_psi_backup": True, "divergence": "bce"},
+    ],
+    ids=["no_clip", "clip", "stopgrad_bce"],
+)
+def test_lean_path_equals_rllib_update_path(tiny_pointmaze, flags):
+    rllib = build_learner(tiny_pointmaze, fast_update=False, **flags)
+    lean = build_learner(tiny_pointmaze, **flags)
     (m_rllib, opt_rllib), (m_lean, opt_lean) = learner_parts(rllib), learner_parts(lean)
     m_lean.load_state_dict(m_rllib.state_dict())  # identical init (same seed anyway)
     for learner in (rllib, lean):  # identical batches: the same fixed list for both
