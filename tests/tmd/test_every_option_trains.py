@@ -87,3 +87,20 @@ def test_every_head_divergence_and_stop_gradient_trains(
 def test_each_ablation_trains(ablation):
     history = train_a_few_steps({}, ablation)
     assert all(np.isfinite(v) for terms in history for v in terms.values())
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"actor_const_std": False},
+        {"actor_layer_norm": True},
+        {"layer_norm": False},
+        {"ensemble_size": 1},
+        {"mixed_precision": "bf16"},
+    ],
+    ids=["learned_std", "actor_layer_norm", "no_layer_norm", "one_member", "bf16"],
+)
+def test_each_model_option_trains(model):
+    history = train_a_few_steps(model, {})
+    assert all(np.isfinite(v) for terms in history for v in terms.values())
+    assert history[-1][CRITIC_LOSS] != history[0][CRITIC_LOSS]
