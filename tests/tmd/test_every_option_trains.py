@@ -2,47 +2,23 @@
 loss term finite and change the critic (the ablations run on the GPU for 1M updates; a choice
 that is broken from its first update should fail here, on the CPU, in seconds)."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 from rllib_tmd import TMDConfig
-from rllib_tmd.tmd.default_tmd_rl_module import ACTIONS
 from rllib_tmd.tmd.tmd import CHOICES
 from rllib_tmd.tmd.tmd_learner import CRITIC_LOSS, TOTAL_LOSS
-from rllib_tmd.tmd.torch.default_tmd_torch_rl_module import DefaultTMDTorchRLModule
 from rllib_tmd.tmd.torch.tmd_torch_learner import forward_loss_terms, loss_hyperparameters
+from tests.tmd.test_module import SMALL, make_module, random_batch
 
-OBS_DIM, ACT_DIM, BATCH = 3, 2, 16
-SMALL = {
-    "latent_dim": 16,
-    "hidden_dims": (32,),
-    "actor_hidden_dims": (32,),
-    "quasimetric_components": 4,
-    "quasimetric_impl": "torch",
-}
 HEADS = [("mrn", "max+l2"), ("mrn", "max"), ("iqe", "max+l2")]
-
-
-def random_batch(seed: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    batch = {
-        k: torch.randn(BATCH, OBS_DIM, generator=g)
-        for k in ("obs", "next_obs", "value_goals", "actor_goals")
-    }
-    batch[ACTIONS] = torch.rand(BATCH, ACT_DIM, generator=g) * 2 - 1
-    return batch
 
 
 def train_a_few_steps(model: dict, training: dict, steps: int = 10) -> list[dict[str, float]]:
     """``steps`` Adam updates of a small module; the loss terms of each, as floats."""
     torch.manual_seed(0)
-    module = DefaultTMDTorchRLModule(
-        observation_space=gym.spaces.Box(-np.inf, np.inf, (2 * OBS_DIM,), np.float32),
-        action_space=gym.spaces.Box(-1, 1, (ACT_DIM,), np.float32),
-        model_config={**SMALL, **model},
-    )
+    module = make_module(**model)
     hp = loss_hyperparameters(TMDConfig().training(latent_dim=SMALL["latent_dim"], **training))
     optimiser = torch.optim.Adam(module.parameters(), lr=1e-3)
     history = []
