@@ -236,6 +236,11 @@ class TMDConfig(AlgorithmConfig):
                     f"TMD config key '{key}' = {getattr(self, key)!r} is not allowed; "
                     f"choose one of {list(allowed)}"
                 )
+        for key, default in TMD_KEYS.items():
+            value = getattr(self, key)
+            if isinstance(default, bool) and key not in CHOICES:
+                if not isinstance(value, (bool, np.bool_)):
+                    raise ValueError(f"TMD config key '{key}' = {value!r} must be True or False")
         for key, (low, high, inclusive) in RANGES.items():
             value = getattr(self, key)
             ok = low <= value <= high if inclusive else low < value < high

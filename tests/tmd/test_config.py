@@ -54,6 +54,9 @@ def test_known_keys_in_a_config_dict_are_accepted():
         ("eval_num_envs", True, r"'eval_num_envs'"),
         ("eval_seed", -3, r"'eval_seed'.*'auto' or an int >= 0"),
         ("eval_seed", "fixed", r"'eval_seed'"),
+        ("stopgrad_psi_backup", "yes", r"'stopgrad_psi_backup'.*True or False"),
+        ("stopgrad_backup_target", 0, r"'stopgrad_backup_target'.*True or False"),
+        ("layer_norm", None, r"'layer_norm'.*True or False"),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_values(key, value, pattern):
