@@ -466,6 +466,7 @@ def main(argv: list[str] | None = None) -> dict:
         "linex_threshold": args.t,
         "diag_backup": args.diag_backup,
         "divergence": "linex",
+        "stopgrad_backup_target": True,
         "alpha": args.alpha,
     }
     n_params = sum(p.numel() for p in module.parameters())

@@ -23,6 +23,10 @@ DEFAULT_MODEL_CONFIG: dict[str, Any] = {
     "actor_layer_norm": False,
     "actor_const_std": True,
     "stopgrad_psi_backup": False,
+    # L_T's target d(psi(s'), psi(g)) under stop-gradient (spec §2.3; the released code). False:
+    # L_T differentiates its target too (a full-gradient backup), an ablation testing another
+    # reading of the paper's "no stop-gradient in L_T" row (RESULTS.md, session 22).
+    "stopgrad_backup_target": True,
     # Data-parallel only: the contrastive loss of each learner sees the state-actions of all
     # learners (N x B candidates per goal) instead of its own B (rllib_tmd.tmd.torch.distributed).
     "global_negatives": False,
@@ -34,7 +38,7 @@ DEFAULT_MODEL_CONFIG: dict[str, Any] = {
 # Keys of the dict that `forward_train` returns (consumed by the learner's losses).
 DIST_SA_G = "dist_sa_g"  # [E, B, B]  d(phi(s_i, a_i), psi(g_j))
 DIST_SA_G_BACKUP = "dist_sa_g_backup"  # [E, B, B]  same, psi(g) optionally stop-grad
-DIST_NEXT_G = "dist_next_g"  # [E, B, B]  d(psi(s'_i), psi(g_j)), always stop-grad
+DIST_NEXT_G = "dist_next_g"  # [E, B, B]  d(psi(s'_i), psi(g_j)), stop-grad (stopgrad_backup_target)
 # [E, M, B] d(phi(s_i, a_i), psi(g_j)) over the M candidate state-actions of the contrastive
 # loss (M = B, or N * B with global negatives); goal j's positive is row j + the offset below.
 DIST_CONTRASTIVE = "dist_contrastive"

@@ -73,8 +73,9 @@ def test_each_ablation_trains(ablation):
         {"layer_norm": False},
         {"ensemble_size": 1},
         {"mixed_precision": "bf16"},
+        {"stopgrad_backup_target": False},
     ],
-    ids=["learned_std", "actor_layer_norm", "no_layer_norm", "one_member", "bf16"],
+    ids=["learned_std", "actor_layer_norm", "no_layer_norm", "one_member", "bf16", "target_grad"],
 )
 def test_each_model_option_trains(model):
     history = train_a_few_steps(model, {})

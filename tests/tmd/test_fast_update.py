@@ -135,8 +135,9 @@ def learner_parts(learner):
         {"grad_clip": None},
         {"grad_clip": 0.05},
         {"grad_clip": None, "stopgrad_psi_backup": True, "divergence": "bce"},
+        {"grad_clip": None, "stopgrad_backup_target": False},
     ],
-    ids=["no_clip", "clip", "stopgrad_bce"],
+    ids=["no_clip", "clip", "stopgrad_bce", "target_gradient"],
 )
 def test_lean_path_equals_rllib_update_path(tiny_pointmaze, flags):
     rllib = build_learner(tiny_pointmaze, fast_update=False, **flags)

@@ -122,6 +122,17 @@ def test_temporal_invariance_worked_example():
     assert got.item() == pytest.approx(expected, rel=1e-12)
 
 
+def test_temporal_invariance_differentiates_the_target_only_when_asked():
+    online = t(RNG.uniform(size=(1, 3, 3))).requires_grad_()
+    target = t(RNG.uniform(size=(1, 3, 3))).requires_grad_()
+    loss = temporal_invariance_loss(online, target, 0.99, 3.0, 0.0, differentiate_target=True)
+    loss.backward()
+    # d/dD' of mean(gamma exp(D - D') - D) = -gamma exp(D - D') / n
+    delta = (online - target).detach()
+    expected = -0.99 * torch.exp(delta) / 9
+    torch.testing.assert_close(target.grad, expected)
+
+
 def test_temporal_invariance_never_differentiates_the_target():
     online = t(RNG.uniform(size=(1, 3, 3))).requires_grad_()
     target = t(RNG.uniform(size=(1, 3, 3))).requires_grad_()

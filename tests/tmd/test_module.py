@@ -69,6 +69,17 @@ def test_no_gradient_reaches_anything_through_the_target_distance():
     assert not out[DIST_NEXT_G].requires_grad
 
 
+def test_without_the_target_stop_gradient_the_backup_trains_psi_through_its_target():
+    module = make_module(stopgrad_psi_backup=True, stopgrad_backup_target=False)
+    out = module.forward_train(random_batch())
+    assert out[DIST_NEXT_G].requires_grad
+    loss = temporal_invariance_loss(
+        out["dist_sa_g_backup"], out[DIST_NEXT_G], 0.99, 3.0, 0.5, differentiate_target=True
+    )
+    loss.backward()  # psi(g) is stopped on the online side only: its gradient is the target's
+    assert any(g is not None and torch.any(g != 0) for g in grads_of(module.critic.psi))
+
+
 def test_stopgrad_psi_backup_keeps_psi_out_of_the_backup_term():
     module = make_module(stopgrad_psi_backup=True)
     out = module.forward_train(random_batch())

@@ -6,6 +6,7 @@ call per update); the learner turns them into losses.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import gymnasium as gym
@@ -102,6 +103,7 @@ class DefaultTMDTorchRLModule(TorchRLModule):
         self.obs_dim = width // 2
         self.act_dim = int(self.action_space.shape[0])
         self.stopgrad_psi_backup = bool(cfg["stopgrad_psi_backup"])
+        self.stopgrad_backup_target = bool(cfg["stopgrad_backup_target"])
         self.global_negatives = bool(cfg["global_negatives"])
         self.actor = MLP(
             2 * self.obs_dim,
@@ -194,7 +196,7 @@ class DefaultTMDTorchRLModule(TorchRLModule):
             dist_sa_g_backup = head.pairwise(phi_sa, psi_g.detach())
         else:
             dist_sa_g_backup = dist_sa_g
-        with torch.no_grad():
+        with torch.no_grad() if self.stopgrad_backup_target else contextlib.nullcontext():
             dist_next_g = head.pairwise(critic.psi(batch[NEXT_OBS]), psi_g)
         return {
             DIST_CONTRASTIVE: dist_contrastive,

@@ -110,12 +110,15 @@ def temporal_invariance_loss(
     threshold: float,
     diag_weight: float,
     divergence: str = "linex",
+    differentiate_target: bool = False,
 ) -> Tensor:
     """``L_T`` (spec §2.3): mean of the diagonal-mixed divergence between ``D`` and ``D'``.
 
-    ``online = D [E, B, B]``; ``target = D' [E, B, B]`` is always treated as a constant.
+    ``online = D [E, B, B]``; ``target = D' [E, B, B]`` is treated as a constant unless
+    ``differentiate_target`` (the ``stopgrad_backup_target=False`` ablation).
     """
-    target = target.detach()
+    if not differentiate_target:
+        target = target.detach()
     if divergence == "linex":
         div = linex_divergence(online, target, gamma, threshold)
     elif divergence == "mse":
@@ -166,7 +169,8 @@ def pair_distance_means(dist: Tensor) -> tuple[Tensor, Tensor]:
 
 def critic_loss_terms(fwd_out: dict[str, Tensor], hp: dict[str, Any]) -> dict[str, Tensor]:
     """The critic's terms (spec §2) from ``forward_critic``'s distances; ``hp`` holds
-    latent_dim, gamma, zeta, the weights, linex_threshold, diag_backup, divergence."""
+    latent_dim, gamma, zeta, the weights, linex_threshold, diag_backup, divergence,
+    stopgrad_backup_target."""
     l_nce, accuracy = contrastive_loss(
         fwd_out[DIST_CONTRASTIVE], hp["latent_dim"], fwd_out[CONTRASTIVE_OFFSET]
     )
@@ -178,6 +182,7 @@ def critic_loss_terms(fwd_out: dict[str, Tensor], hp: dict[str, Any]) -> dict[st
         threshold=hp["linex_threshold"],
         diag_weight=hp["diag_backup"],
         divergence=hp["divergence"],
+        differentiate_target=not hp["stopgrad_backup_target"],
     )
     critic = (
         hp["contrastive_weight"] * l_nce + hp["action_invariance_weight"] * l_i + hp["zeta"] * l_t
@@ -263,6 +268,7 @@ def loss_hyperparameters(config: Any) -> dict[str, Any]:
         "linex_threshold": config.linex_threshold,
         "diag_backup": config.diag_backup,
         "divergence": config.divergence,
+        "stopgrad_backup_target": config.stopgrad_backup_target,
         "alpha": config.alpha,
     }
 
