@@ -44,6 +44,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 SATURATED = 0.99  # |a| at or above this: at the edge of the action box
 #: the numbers that summarise a critic's view of actions (critic_probe --actions logs these)
 ACTION_KEYS = ("data_rank", "actor_rank", "q_action_change", "q_goal_change")
+#: at each log point of a training run: transitions probed, random actions per transition
+LOG_POINT_SAMPLES, LOG_POINT_CANDIDATES = 1024, 32
 
 
 def actor_goal_batch(
@@ -121,6 +123,16 @@ def probe_module(
         "data_saturated": float((np.abs(actions) >= SATURATED).mean()),
         "samples": float(n),
     }
+
+
+def log_point_numbers(
+    module: Any, batch: tuple[np.ndarray, np.ndarray, np.ndarray], seed: int
+) -> dict[str, float]:
+    """``ACTION_KEYS`` of :func:`probe_module` for a training run's log point: ``batch`` from
+    ``actor_goal_batch(dataset, LOG_POINT_SAMPLES, ...)``, ``LOG_POINT_CANDIDATES`` random
+    actions per transition."""
+    numbers = probe_module(module, *batch, candidates=LOG_POINT_CANDIDATES, seed=seed)
+    return {k: numbers[k] for k in ACTION_KEYS}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -50,7 +50,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from action_probe import ACTION_KEYS, actor_goal_batch, probe_module  # noqa: E402
+from action_probe import LOG_POINT_SAMPLES, actor_goal_batch, log_point_numbers  # noqa: E402
 from authors_code import add_loss_arguments, authors_config  # noqa: E402
 
 AUTHORS_FILES = ("agents/tmd.py", "utils/networks.py", "utils/datasets.py", "utils/flax_utils.py")
@@ -348,7 +348,9 @@ def main(argv: list[str] | None = None) -> dict:
         (args.out / "log.jsonl").write_bytes((args.resume_from / "log.jsonl").read_bytes())
         print(f"resumed from {args.resume_from} at {state['step']:,} updates", flush=True)
     log = (args.out / "log.jsonl").open("a")
-    probe_batch = actor_goal_batch(args.dataset, 1024, args.seed) if args.action_probe else None
+    probe_batch = (
+        actor_goal_batch(args.dataset, LOG_POINT_SAMPLES, args.seed) if args.action_probe else None
+    )
     infos: list[dict] = []
     start = time.perf_counter()
     window_start, step = start, first_step - 1
@@ -361,11 +363,11 @@ def main(argv: list[str] | None = None) -> dict:
             train_seconds += now - window_start
             row.update(step=step, updates_per_s=len(infos) / (now - window_start))
             if probe_batch is not None:
-                numbers = probe_module(AuthorsModule(agent), *probe_batch, candidates=32, seed=0)
-                row.update({f"action_probe/{k}": numbers[k] for k in ACTION_KEYS})
+                numbers = log_point_numbers(AuthorsModule(agent), probe_batch, seed=0)
+                row.update({f"action_probe/{k}": v for k, v in numbers.items()})
                 print(
                     f"{step:>8,} action probe: "
-                    + json.dumps({k: round(numbers[k], 3) for k in ACTION_KEYS}),
+                    + json.dumps({k: round(v, 3) for k, v in numbers.items()}),
                     flush=True,
                 )
             log.write(json.dumps(row) + "\n")

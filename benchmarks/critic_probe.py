@@ -118,20 +118,20 @@ def maze_checks(module: torch.nn.Module, env_name: str | None) -> dict[str, floa
 
 
 def action_checks(args: argparse.Namespace) -> Any:
-    """``module -> {key: value}``: the action probe's ``ACTION_KEYS`` for a fixed batch
-    of 1,024 transitions of the ``.npz`` dataset, each with a uniform future goal."""
-    from action_probe import ACTION_KEYS, actor_goal_batch, probe_module
+    """``module -> {key: value}``: the action probe's ``ACTION_KEYS`` for a fixed batch of
+    ``LOG_POINT_SAMPLES`` transitions of the ``.npz`` dataset, each with a uniform future goal."""
+    from action_probe import LOG_POINT_SAMPLES, actor_goal_batch, log_point_numbers
 
     if Path(args.dataset).suffix != ".npz":
         raise SystemExit("--actions needs an .npz dataset")
-    obs, actions, goals = actor_goal_batch(Path(args.dataset), 1024, args.seed)
+    batch = actor_goal_batch(Path(args.dataset), LOG_POINT_SAMPLES, args.seed)
 
     def check(module: torch.nn.Module) -> dict[str, float]:
         was_training = module.training
         module.eval()
-        numbers = probe_module(module, obs, actions, goals, candidates=32, seed=args.seed)
+        numbers = log_point_numbers(module, batch, seed=args.seed)
         module.train(was_training)
-        return {k: numbers[k] for k in ACTION_KEYS}
+        return numbers
 
     return check
 
